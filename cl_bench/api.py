@@ -1,0 +1,135 @@
+"""The contracts a plugin author implements: a Method (Avalanche plugins + defaults) and a Scenario
+(a sequence of tasks). Built-ins use exactly these and register through the same entry points."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from avalanche.core import SupervisedPlugin
+from torch.utils.data import Dataset
+
+# Hyper-parameters every method has (the runner reads them); methods override the values.
+RUN_DEFAULTS: dict[str, Any] = {
+    "batch_size": 64,
+    "eval_batch_size": 256,
+    "epochs": 1,  # int, or one int per task
+    "iterations": 0,  # > 0: train exactly this many steps per task instead of epochs
+    "lr": 1e-5,
+    "weight_decay": 0.0,
+    "label_smoothing": 0.0,
+    "amp": True,  # fp16 autocast + GradScaler, used on CUDA only
+    "num_workers": 0,
+}
+
+
+@dataclass
+class Task:
+    """One experience. Train labels are local to ``train_prompts``; test labels index the evaluation
+    class list (MTIL: this task's classes; CIL: all classes in class order)."""
+
+    name: str
+    train: Dataset
+    test: Dataset
+    train_prompts: list[list[str]]  # per class, its prompt(s) for training
+    eval_prompts: list[list[str]]  # per class of this task, its prompt(s) for evaluation
+
+
+@dataclass
+class BuiltScenario:
+    tasks: list[Task]
+    protocol: str  # "mtil" (task-aware) or "cil" (joint classifier over the classes seen so far)
+    info: dict = field(default_factory=dict)  # recorded in results (e.g. order, prompts convention)
+
+    def eval_prompts(self, j: int, after: int | None) -> list[list[str]]:
+        """Prompts of the classifier that evaluates task j after training task ``after`` (None: zero-shot)."""
+        if self.protocol == "mtil":
+            return self.tasks[j].eval_prompts
+        upto = len(self.tasks) - 1 if after is None else after
+        return [p for t in self.tasks[: upto + 1] for p in t.eval_prompts]
+
+    def evaluated(self, after: int | None) -> list[int]:
+        """Which tasks are evaluated after a task (CIL: only the seen ones)."""
+        T = len(self.tasks)
+        if self.protocol == "mtil" or after is None:
+            return list(range(T))
+        return list(range(after + 1))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    protocol: str
+    version: str
+    profile: str  # selects method defaults: "micro", "mtil" or "cil"
+    defaults: Mapping[str, Any]
+    build: Callable[[Mapping[str, Any], Any, int], BuiltScenario]  # (params, backbone, seed)
+    default_backbone: str = "ViT-B-16"
+    default_pretrained: str | None = "openai"
+
+
+class MethodPlugin(SupervisedPlugin):
+    """Base of a method's main plugin. The runner calls ``configure_optimizers`` after the plugins'
+    ``before_training_exp`` so a method first decides what trains, then builds its optimizer over
+    exactly those parameters."""
+
+    def __init__(self, ctx: RunContext):
+        super().__init__()
+        self.ctx = ctx
+
+    @property
+    def p(self) -> Mapping[str, Any]:
+        return self.ctx.params
+
+    def trainable_parameters(self, strategy) -> list[torch.nn.Parameter]:
+        return [p for p in strategy.model.parameters() if p.requires_grad]
+
+    def configure_optimizers(self, strategy, total_steps: int):
+        """AdamW over the trainable parameters, warm-up + cosine per step (override as needed)."""
+        from .schedules import warmup_cosine
+
+        params = self.trainable_parameters(strategy)
+        opt = torch.optim.AdamW(params, lr=self.p["lr"], weight_decay=self.p["weight_decay"])
+        return opt, warmup_cosine(opt, total_steps, self.p.get("warmup", 0))
+
+    def switches(self) -> dict:
+        """Named behaviour switches recorded in the results file."""
+        return {}
+
+    def task_report(self) -> dict:
+        """Method-specific diagnostics for the task just finished (results ``per_task[t].extra``)."""
+        return {}
+
+    def state_dict(self) -> dict:
+        """Method state carried across tasks (checkpointed for --resume)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    description: str
+    paper: str
+    defaults: Mapping[str, Any]
+    plugins: Callable[[RunContext], list[SupervisedPlugin]]  # first one is the MethodPlugin
+    profile_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    trains: bool = True
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class RunContext:
+    """What a method's plugins get: the run's parameters, the classifier, the scenario and device."""
+
+    config: Any  # RunConfig
+    params: Mapping[str, Any]
+    classifier: Any  # CLIPClassifier
+    scenario: BuiltScenario
+    device: torch.device
+    backbone: Any

@@ -1,0 +1,141 @@
+"""Backbones: an open_clip model, its tokenizer and its image transform.
+
+Real runs use an open_clip architecture with pre-trained weights from open_clip's cache or a local file
+(never the network). The embedded scenarios use a tiny CLIP that cl-bench pre-trains itself and caches
+in open_clip's ``local-dir:`` format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import UserError
+
+TINY_CONFIGS = {
+    # ~1.6 M params outside the token embedding; pre-trains in a few minutes on 2 cores.
+    "tiny": dict(
+        model=dict(embed_dim=128, quick_gelu=True,
+                   vision_cfg=dict(image_size=32, layers=4, width=128, patch_size=4, head_width=32),
+                   text_cfg=dict(context_length=24, vocab_size=49408, width=128, heads=4, layers=4)),
+        pretrain=dict(pairs=40000, steps=1200, batch_size=128, lr=1e-3, wd=0.1, warmup=100),
+    ),
+    # For tests: seconds to pre-train, still a real open_clip CLIP with both towers.
+    "tiny-test": dict(
+        model=dict(embed_dim=32, quick_gelu=True,
+                   vision_cfg=dict(image_size=32, layers=2, width=32, patch_size=8, head_width=16),
+                   text_cfg=dict(context_length=24, vocab_size=49408, width=32, heads=2, layers=2)),
+        pretrain=dict(pairs=4000, steps=150, batch_size=64, lr=3e-3, wd=0.1, warmup=15),
+    ),
+}
+TINY_MEAN = (0.5, 0.5, 0.5)
+TINY_STD = (0.25, 0.25, 0.25)
+
+
+@dataclass
+class Backbone:
+    model: nn.Module  # open_clip CLIP
+    tokenizer: object  # callable: list[str] -> LongTensor (N, context)
+    transform: object  # PIL image -> tensor
+    name: str
+    pretrained: str  # tag or file identity recorded in results
+    image_size: int
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CL_BENCH_CACHE", Path.home() / ".cache" / "cl-bench"))
+
+
+def _tiny_key(name: str, seed: int) -> str:
+    from cl_bench.benchmarks.micro_world import WORLD_VERSION
+
+    blob = json.dumps([TINY_CONFIGS[name], WORLD_VERSION, seed], sort_keys=True).encode()
+    return f"{name}-{hashlib.sha256(blob).hexdigest()[:12]}"
+
+
+def tiny_path(name: str = "tiny", seed: int = 0) -> Path:
+    return cache_dir() / "backbones" / _tiny_key(name, seed)
+
+
+def tiny_transform():
+    from torchvision import transforms as T
+
+    return T.Compose([T.ToTensor(), T.Normalize(TINY_MEAN, TINY_STD)])
+
+
+def load_backbone(name: str = "tiny", pretrained: str | None = None, *, progress=None) -> Backbone:
+    """Build a backbone. ``tiny``/``tiny-test`` are pre-trained (once, cached) if needed; any other name is
+    an open_clip architecture (e.g. ViT-B-16) with ``pretrained`` an open_clip tag (openai, from the cache)
+    or a path to a weights file."""
+    import open_clip
+
+    if name in TINY_CONFIGS:
+        path = tiny_path(name)
+        if not (path / "open_clip_model.safetensors").exists() and not (path / "open_clip_pytorch_model.bin").exists():
+            from .pretrain import pretrain_tiny
+
+            pretrain_tiny(name, progress=progress)
+        model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{path}")
+        tok = open_clip.get_tokenizer(f"local-dir:{path}")
+        model.eval()
+        return Backbone(model, tok, tiny_transform(), name, path.name, 32)
+
+    if name not in open_clip.list_models():
+        raise UserError(f"unknown backbone {name!r}: use tiny, tiny-test or an open_clip model name such as "
+                        "ViT-B-16 (see open_clip.list_models())")
+    pretrained = pretrained or "openai"
+    if os.path.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")):
+        if not Path(pretrained).is_file():
+            raise UserError(f"weights file not found: {pretrained} (pass --pretrained with an existing "
+                            "open_clip/OpenAI checkpoint file)")
+        ident = f"file:{Path(pretrained).name}"
+    else:
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        if pretrained not in tags:
+            raise UserError(f"unknown pretrained tag {pretrained!r} for {name}; valid: {', '.join(tags)} "
+                            "or a path to a weights file")
+        ident = pretrained
+    # QuickGELU: open_clip's openai loader sets it for OpenAI weights; a file of OpenAI weights needs it too.
+    kwargs = {"force_quick_gelu": True} if pretrained == "openai" or "openai" in pretrained.lower() else {}
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, **kwargs)
+    except RuntimeError as e:
+        raise UserError(_weights_hint(name, pretrained, e)) from None
+    except OSError as e:  # no network: hub download attempt failed
+        raise UserError(_weights_hint(name, pretrained, e)) from None
+    model.eval()
+    return Backbone(model, open_clip.get_tokenizer(name), preprocess, name, ident,
+                    model.visual.image_size[0] if isinstance(model.visual.image_size, tuple)
+                    else model.visual.image_size)
+
+
+def _weights_hint(name, pretrained, err) -> str:
+    hf = os.environ.get("HF_HOME", str(Path.home() / ".cache" / "huggingface"))
+    return (f"could not load {name} weights {pretrained!r} without network ({type(err).__name__}): put them in "
+            f"open_clip's cache ({hf}/hub) or pass --pretrained /path/to/weights.pt")
+
+
+def save_open_clip_dir(model: nn.Module, model_cfg: dict, path: Path, context_length: int) -> None:
+    """Write a model in open_clip's local-dir format (config + weights), atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = {"model_cfg": model_cfg,
+           "preprocess_cfg": {"mean": list(TINY_MEAN), "std": list(TINY_STD)},
+           "tokenizer_cfg": {"context_length": context_length}}
+    (tmp / "open_clip_config.json").write_text(json.dumps(cfg, indent=1))
+    torch.save(model.state_dict(), tmp / "open_clip_pytorch_model.bin")
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+def count_trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,123 @@
+"""Command line: ``cl-bench run | list | show | pretrain-tiny``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from .errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="cl-bench", description="Continual-learning benchmark for CLIP models.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="train a method on a scenario, evaluating after every task")
+    r.add_argument("--method", required=True, help="method name (see `cl-bench list`)")
+    r.add_argument("--scenario", required=True, help="scenario name (see `cl-bench list`)")
+    r.add_argument("--backbone", default=None, help="tiny, tiny-test or an open_clip model (default: scenario's)")
+    r.add_argument("--pretrained", default=None, help="open_clip pretrained tag (openai) or a weights file")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", default="results", help="results root (default: results)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario or method hyper-parameter (repeatable)")
+    r.add_argument("--config", default=None, help="YAML file of hyper-parameters (same keys as --set)")
+    r.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted run from its last task")
+
+    sub.add_parser("list", help="registered methods and scenarios")
+
+    s = sub.add_parser("show", help="render the tables of a results file")
+    s.add_argument("file")
+
+    p = sub.add_parser("pretrain-tiny", help="pre-train and cache the tiny backbone (done automatically)")
+    p.add_argument("--backbone", default="tiny", choices=["tiny", "tiny-test"])
+    return ap
+
+
+def cmd_run(args, console: Console) -> int:
+    from . import registry
+    from .config import make_config, parse_set
+    from .render import make_progress, print_results
+    from .runner import Run
+
+    method, scenario = registry.get_method(args.method), registry.get_scenario(args.scenario)
+    cfg = make_config(method=method, scenario=scenario, backbone=args.backbone, pretrained=args.pretrained,
+                      seed=args.seed, device=args.device, out=args.out, config_file=args.config,
+                      overrides=parse_set(args.overrides))
+    progress = make_progress(console, args.quiet)
+    run = Run(cfg, progress=progress, log=console.print)
+    try:
+        if progress is not None:
+            with progress:
+                res = run.execute(resume=args.resume)
+        else:
+            res = run.execute(resume=args.resume)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: finished tasks are in {run.path}; continue with the same command "
+                      "plus --resume")
+        return 130
+    print_results(console, res)
+    console.print(f"results: {run.path}")
+    return 0
+
+
+def cmd_list(args, console: Console) -> int:
+    from rich.table import Table
+
+    from . import registry
+
+    for title, items in (("Methods", registry.methods()), ("Scenarios", registry.scenarios())):
+        t = Table(title=title, title_justify="left")
+        t.add_column("name", style="bold")
+        t.add_column("description")
+        t.add_column("source")
+        for name, (obj, source) in sorted(items.items()):
+            aliases = getattr(obj, "aliases", ())
+            t.add_row(name + (f" ({', '.join(aliases)})" if aliases else ""), obj.description, source)
+        console.print(t)
+    return 0
+
+
+def cmd_show(args, console: Console) -> int:
+    from .render import print_results
+    from .results import load_results
+
+    print_results(console, load_results(args.file))
+    return 0
+
+
+def cmd_pretrain(args, console: Console) -> int:
+    from .backbone import tiny_path
+    from .pretrain import pretrain_tiny
+    from .render import make_progress
+
+    progress = make_progress(console, False)
+    if progress is not None:
+        with progress:
+            rep = pretrain_tiny(args.backbone, progress=progress)
+    else:
+        rep = pretrain_tiny(args.backbone)
+    console.print(f"pre-trained {args.backbone} in {rep['seconds']:.0f} s (loss {rep['loss_first']:.2f} -> "
+                  f"{rep['loss_last']:.2f}); cached at {tiny_path(args.backbone)}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "pretrain-tiny": cmd_pretrain}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console()
+    try:
+        return COMMANDS[args.command](args, console)
+    except UserError as e:
+        Console(stderr=True).print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Name -> Method / Scenario, discovered through entry points (groups ``cl_bench.methods`` and
+``cl_bench.scenarios``). Built-ins register the same way a third-party plugin package does."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+
+from .api import Method, Scenario
+from .errors import UserError
+
+METHOD_GROUP = "cl_bench.methods"
+SCENARIO_GROUP = "cl_bench.scenarios"
+
+
+@cache
+def _load(group: str) -> dict[str, tuple[object, str]]:
+    """name -> (object, source distribution) for every entry point of a group."""
+    found = {}
+    for ep in entry_points(group=group):
+        obj = ep.load()
+        source = ep.dist.name if ep.dist is not None else "?"
+        found[ep.name] = (obj, "built-in" if source == "cl-bench" else source)
+    return found
+
+
+def _aliases(methods: dict) -> dict[str, str]:
+    """Method names may carry aliases (e.g. keeplora+ for keeplora-plus)."""
+    return {alias: name for name, (m, _) in methods.items() for alias in getattr(m, "aliases", ())}
+
+
+def methods() -> dict[str, tuple[Method, str]]:
+    return _load(METHOD_GROUP)
+
+
+def scenarios() -> dict[str, tuple[Scenario, str]]:
+    return _load(SCENARIO_GROUP)
+
+
+def get_method(name: str) -> Method:
+    ms = methods()
+    name = _aliases(ms).get(name, name)
+    if name not in ms:
+        raise UserError(f"unknown method {name!r}; valid methods: {', '.join(sorted(ms))}")
+    return ms[name][0]
+
+
+def get_scenario(name: str) -> Scenario:
+    ss = scenarios()
+    if name not in ss:
+        raise UserError(f"unknown scenario {name!r}; valid scenarios: {', '.join(sorted(ss))}")
+    return ss[name][0]
+
+
+def clear_cache() -> None:
+    _load.cache_clear()

@@ -1,0 +1,112 @@
+"""Results files: the contract between the runner, the renderer and the leaderboard.
+
+One versioned JSON file per run at ``<out>/<scenario>/<method>/seed<N>.json``, rewritten atomically
+(temp file + rename) after every task, so an interrupted run keeps every finished task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import UserError
+from .metrics import cil_metrics, mtil_metrics
+
+SCHEMA_VERSION = 1
+STATUSES = ("running", "finished", "failed", "interrupted")
+# Keys every results file has; see `new_results` for their meaning.
+REQUIRED_KEYS = (
+    "schema_version", "status", "method", "scenario", "scenario_version", "protocol", "seed",
+    "config", "backbone", "versions", "device", "tasks", "test_sizes", "zero_shot", "matrix",
+    "metrics", "per_task",
+)
+
+
+def results_path(out: str | os.PathLike, scenario: str, method: str, seed: int) -> Path:
+    return Path(out) / scenario / method / f"seed{seed}.json"
+
+
+def new_results(*, method, scenario, scenario_version, protocol, seed, config, backbone, versions,
+                device, tasks, test_sizes, switches=None) -> dict:
+    """A fresh results record.
+
+    - ``protocol``: "mtil" (task-aware, every test set after every task) or "cil" (joint classifier
+      over the classes seen so far; cells of unseen tasks are null).
+    - ``zero_shot``: accuracies (%) per task before any training (not part of the metric matrix).
+    - ``matrix``: one row per finished task, ``matrix[j][i]`` = accuracy (%) on task i after task j.
+    - ``per_task``: one entry per finished task with wall/train/eval time, peak memory and
+      trainable parameters, plus method-specific diagnostics under ``extra``.
+    """
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "running",
+        "error": None,
+        "method": method,
+        "scenario": scenario,
+        "scenario_version": scenario_version,
+        "protocol": protocol,
+        "seed": seed,
+        "config": config,
+        "switches": switches or {},
+        "backbone": backbone,
+        "versions": versions,
+        "device": device,
+        "tasks": list(tasks),
+        "test_sizes": list(test_sizes),
+        "zero_shot": None,
+        "matrix": [],
+        "metrics": None,
+        "per_task": [],
+    }
+
+
+def compute_metrics(res: dict) -> dict | None:
+    """Metrics of a complete matrix (None while tasks are missing)."""
+    R, T = res["matrix"], len(res["tasks"])
+    if len(R) != T:
+        return None
+    if res["protocol"] == "cil":
+        return cil_metrics(R, res["test_sizes"])
+    return mtil_metrics(R)
+
+
+def write_results(res: dict, path: str | os.PathLike) -> None:
+    """Atomic write: a reader (or a crash) never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(res, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    """Read and validate a results file; malformed input is a UserError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"results file not found: {path} (pass a seed<N>.json written by `cl-bench run`)")
+    try:
+        res = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON ({e}); re-run or delete it") from None
+    if not isinstance(res, dict) or "schema_version" not in res:
+        raise UserError(f"{path} is not a cl-bench results file (no schema_version)")
+    if res["schema_version"] != SCHEMA_VERSION:
+        raise UserError(f"{path} has schema version {res['schema_version']}, this cl-bench reads "
+                        f"{SCHEMA_VERSION}; regenerate it with this version")
+    missing = [k for k in REQUIRED_KEYS if k not in res]
+    if missing:
+        raise UserError(f"{path} is missing keys {missing}; it is not a complete cl-bench results file")
+    if res["status"] not in STATUSES:
+        raise UserError(f"{path} has unknown status {res['status']!r}")
+    T = len(res["tasks"])
+    if len(res["matrix"]) > T or any(len(row) != T for row in res["matrix"]):
+        raise UserError(f"{path}: accuracy matrix does not match its {T} tasks")
+    return res

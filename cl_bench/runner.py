@@ -1,0 +1,220 @@
+"""The run loop: zero-shot evaluation, then for each task train on it and evaluate every task's test set,
+writing the results file (and a model checkpoint) after every task so nothing finished is ever lost."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+from avalanche.benchmarks.utils import AvalancheDataset
+
+from . import __version__, registry
+from .api import RunContext
+from .backbone import load_backbone
+from .classifier import CLIPClassifier
+from .config import RunConfig, same_config
+from .errors import UserError
+from .lora import plain_state_dict
+from .results import compute_metrics, load_results, new_results, results_path, write_results
+from .strategy import AccuracyCounter, CLStrategy
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def task_seed(seed: int, task: int) -> int:
+    """Each task reseeds from (run seed, task), so a resumed run continues exactly as an uninterrupted one."""
+    return seed * 1000 + task + 1
+
+
+def versions() -> dict:
+    import avalanche
+    import open_clip
+
+    return {"cl_bench": __version__, "git_commit": git_commit(), "python": platform.python_version(),
+            "torch": torch.__version__, "open_clip": open_clip.__version__,
+            "avalanche": getattr(avalanche, "__version__", "0.6.0")}
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda requested but no CUDA device is available; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"unknown device {name!r}; use cpu, cuda or auto")
+    return torch.device(name)
+
+
+class Run:
+    """One method on one scenario with one seed. ``execute`` is resumable."""
+
+    def __init__(self, cfg: RunConfig, *, progress=None, log=print):
+        self.cfg = cfg
+        self.progress = progress
+        self.log = log
+        self.method = registry.get_method(cfg.method)
+        self.scenario = registry.get_scenario(cfg.scenario)
+        self.device = resolve_device(cfg.device)
+        self.path = results_path(cfg.out, cfg.scenario, cfg.method, cfg.seed)
+        self.ckpt = self.path.with_suffix(".ckpt.pt")
+
+    # -- set-up -----------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        seed_everything(self.cfg.seed)
+        self.backbone = load_backbone(self.cfg.backbone, self.cfg.pretrained, progress=self.progress)
+        self.built = self.scenario.build(self.cfg.params, self.backbone, self.cfg.seed)
+        self.classifier = CLIPClassifier(self.backbone.model, self.backbone.tokenizer).to(self.device)
+        for p in self.classifier.parameters():
+            p.requires_grad_(False)  # methods opt parameters in explicitly
+        self.ctx = RunContext(self.cfg, self.cfg.params, self.classifier, self.built, self.device, self.backbone)
+        plugins = self.method.plugins(self.ctx)
+        self.plugin, self.counter = plugins[0], AccuracyCounter()
+        self.strategy = CLStrategy(model=self.classifier, method=self.plugin, params=self.cfg.params,
+                                   plugins=[*plugins[1:], self.counter], device=self.device,
+                                   progress=self.progress)
+        tasks = self.built.tasks
+        self.bench = benchmark_from_datasets(train=[AvalancheDataset([t.train]) for t in tasks],
+                                             test=[AvalancheDataset([t.test]) for t in tasks])
+
+    def fresh_results(self) -> dict:
+        b = self.backbone
+        return new_results(
+            method=self.cfg.method, scenario=self.cfg.scenario, scenario_version=self.scenario.version,
+            protocol=self.built.protocol, seed=self.cfg.seed, config=self.cfg.to_dict(),
+            backbone={"name": b.name, "pretrained": b.pretrained,
+                      "prompts": self.built.info.get("prompts", "single")},
+            versions=versions(), device=device_name(self.device),
+            tasks=[t.name for t in self.built.tasks], test_sizes=[len(t.test) for t in self.built.tasks],
+            switches=self.plugin.switches()) | {"scenario_info": self.built.info}
+
+    # -- evaluation -------------------------------------------------------------------------------------
+    def evaluate(self, after: int | None) -> list[float | None]:
+        T = len(self.built.tasks)
+        row: list[float | None] = [None] * T
+        bar = self.progress.add_task("evaluate", total=T) if self.progress else None
+        for j in self.built.evaluated(after):
+            self.classifier.set_prompts(self.built.eval_prompts(j, after), key=f"eval:{j}:{after}")
+            self.strategy.eval(self.bench.test_stream[j])
+            row[j] = self.counter.accuracy
+            if bar is not None:
+                self.progress.update(bar, advance=1)
+        if bar is not None:
+            self.progress.remove_task(bar)
+        return row
+
+    # -- checkpoints ------------------------------------------------------------------------------------
+    def save_checkpoint(self, task: int) -> None:
+        tmp = self.ckpt.with_suffix(".tmp")
+        torch.save({"task": task, "model": plain_state_dict(self.classifier.clip),
+                    "method": self.plugin.state_dict()}, tmp)
+        os.replace(tmp, self.ckpt)
+
+    def load_checkpoint(self, task: int) -> None:
+        if not self.ckpt.is_file():
+            raise UserError(f"cannot resume: checkpoint {self.ckpt} is missing; re-run without --resume")
+        state = torch.load(self.ckpt, map_location=self.device, weights_only=False)
+        if state["task"] != task:
+            raise UserError(f"cannot resume: checkpoint {self.ckpt} is for task {state['task']}, results "
+                            f"file has {task + 1} finished tasks; re-run without --resume")
+        self.classifier.clip.load_state_dict(state["model"])
+        self.plugin.load_state_dict(state["method"])
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    def execute(self, *, resume: bool = False, stop_after: int | None = None) -> dict:
+        """Run (or continue) the whole sequence. ``stop_after``: return after that many tasks (tests)."""
+        self.setup()
+        T = len(self.built.tasks)
+        if resume and self.path.is_file():
+            res = load_results(self.path)
+            diff = same_config(res["config"], self.cfg.to_dict())
+            if diff:
+                raise UserError(f"cannot resume {self.path}: its config differs in {', '.join(diff)}; "
+                                "use the same options or drop --resume")
+            if res["status"] == "finished":
+                self.log(f"{self.path} is already finished; nothing to resume")
+                return res
+            start = len(res["matrix"])
+            if start > 0:
+                self.load_checkpoint(start - 1)
+            res["status"], res["error"] = "running", None
+            self.log(f"resuming {self.path} after {start} finished task(s)")
+        else:
+            res, start = self.fresh_results(), 0
+        try:
+            if res["zero_shot"] is None:
+                res["zero_shot"] = self.evaluate(None)
+                write_results(res, self.path)
+            for t in range(start, T):
+                if stop_after is not None and t >= stop_after:
+                    return res
+                res["per_task"].append(self.run_task(t))
+                res["matrix"].append(res["per_task"][-1].pop("row"))
+                if t < T - 1:
+                    self.save_checkpoint(t)
+                res["metrics"] = compute_metrics(res)
+                write_results(res, self.path)
+            res["status"] = "finished"
+            self.ckpt.unlink(missing_ok=True)
+        except KeyboardInterrupt:
+            res["status"], res["error"] = "interrupted", "interrupted by the user (resume with --resume)"
+            write_results(res, self.path)
+            raise
+        except Exception as e:
+            res["status"], res["error"] = "failed", f"{type(e).__name__}: {e}"
+            write_results(res, self.path)
+            raise
+        write_results(res, self.path)
+        return res
+
+    def run_task(self, t: int) -> dict:
+        task = self.built.tasks[t]
+        seed_everything(task_seed(self.cfg.seed, t))
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        t0 = time.perf_counter()
+        trainable = 0
+        if self.method.trains:
+            self.classifier.set_prompts(task.train_prompts, key=f"train:{t}")
+            self.strategy.train(self.bench.train_stream[t])
+            trainable = self.strategy.trainable_count
+        t1 = time.perf_counter()
+        row = self.evaluate(t)
+        t2 = time.perf_counter()
+        return {"task": task.name, "wall_time_s": t2 - t0, "train_time_s": t1 - t0, "eval_time_s": t2 - t1,
+                "peak_memory_mb": peak_memory_mb(self.device), "trainable_params": trainable,
+                "extra": self.plugin.task_report(), "row": row}
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    # Peak RSS of the process so far (Linux reports KiB).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

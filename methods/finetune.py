@@ -1,0 +1,29 @@
+"""Continual-FT (METHODS.md B.1): full fine-tuning of both towers, task after task, with CE only."""
+
+from cl_bench.api import Method, MethodPlugin
+
+
+class FinetunePlugin(MethodPlugin):
+    """Everything trains except ``logit_scale`` (ZSCL's --train-mode=whole)."""
+
+    def before_training_exp(self, strategy, **kw):
+        for name, p in strategy.model.clip.named_parameters():
+            p.requires_grad_(name != "logit_scale")
+
+    def after_training_exp(self, strategy, **kw):
+        for p in strategy.model.parameters():
+            p.requires_grad_(False)
+        strategy.model.invalidate()
+
+
+METHOD = Method(
+    name="finetune",
+    description="Continual-FT: full fine-tuning of both towers on each task in turn (forgets)",
+    paper="ZSCL baseline, Zheng et al., ICCV 2023 (mtil/src/models/finetune.py)",
+    # ZSCL's MTIL recipe: 1000 iterations (0..1000 inclusive), AdamW wd 0, warm-up 100 + cosine,
+    # label smoothing 0.2, batch 64; lr 1e-5 (5e-5 for Aircraft and MNIST: set per task by the scenario).
+    defaults={"iterations": 1001, "lr": 1e-5, "weight_decay": 0.0, "warmup": 100, "label_smoothing": 0.2,
+              "batch_size": 64, "amp": False},
+    profile_defaults={"micro": {"iterations": 60, "lr": 1e-4, "warmup": 6, "batch_size": 32}},
+    plugins=lambda ctx: [FinetunePlugin(ctx)],
+)
