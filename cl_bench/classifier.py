@@ -82,7 +82,7 @@ class CLIPClassifier(nn.Module):
             feats = torch.stack([F.normalize(chunk.mean(0), dim=-1)
                                  for chunk in feats.split(self._groups)])
         if not fresh:
-            self._cache = feats.detach()
+            self._cache = feats = feats.detach()
         return feats
 
     # -- forward -------------------------------------------------------------------------------------

@@ -45,10 +45,24 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UserError(f"--set expects key=value, got {item!r} (e.g. --set lr=1e-4)")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            out[key.strip()] = _numbers(yaml.safe_load(raw)) if raw.strip() else ""
         except yaml.YAMLError:
             out[key.strip()] = raw
     return out
+
+
+def _numbers(v: Any) -> Any:
+    """YAML 1.1 reads 1e-3 as a string; users mean a number."""
+    if isinstance(v, list):
+        return [_numbers(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _numbers(x) for k, x in v.items()}
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
 
 
 def read_config_file(path: str | None) -> dict[str, Any]:
@@ -58,7 +72,7 @@ def read_config_file(path: str | None) -> dict[str, Any]:
     if not p.is_file():
         raise UserError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = _numbers(yaml.safe_load(p.read_text()) or {})
     except yaml.YAMLError as e:
         raise UserError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):

@@ -413,7 +413,7 @@ def _num(x: float) -> str:
 
 
 def format_cell(cell: Cell | None, with_n: bool = False) -> str:
-    """"65.3 ± 0.4", "65.3" (one seed or reported), "–" (no value); with_n appends " (n=3)"."""
+    """A cell as text: "65.3 ± 0.4", "65.3" (one seed, or reported), "–" (no value); with_n adds " (n=3)"."""
     if cell is None:
         return "–"
     text = _num(cell.mean) if cell.std is None else f"{_num(cell.mean)} ± {_num(cell.std)}"

@@ -7,8 +7,8 @@ rows and columns are both in training order. The zero-shot row (before any train
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from statistics import mean
-from typing import Sequence
 
 Matrix = Sequence[Sequence[float | None]]
 

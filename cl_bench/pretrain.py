@@ -51,7 +51,7 @@ def pretrain_tiny(name: str = "tiny", seed: int = 0, progress=None, path=None) -
     g = torch.Generator().manual_seed(seed)
     losses = []
     task = progress.add_task(f"pre-training {name} backbone (once)", total=steps) if progress else None
-    for step in range(steps):
+    for _ in range(steps):
         idx = torch.randint(len(x_all), (pc["batch_size"],), generator=g)
         img_f, txt_f, scale = model(x_all[idx], t_all[idx])
         logits = scale * img_f @ txt_f.T
