@@ -1,0 +1,92 @@
+"""Throughput of the tiny backbone (pytest-benchmark; run with `tox -e bench`). Weights do not affect
+speed, so these build the `tiny` architecture with random weights instead of pre-training it."""
+
+import open_clip
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cl_bench import lora
+from cl_bench.backbone import TINY_CONFIGS
+from cl_bench.classifier import CLIPClassifier, encode_text
+
+torch.set_num_threads(2)
+BATCH = 32
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return open_clip.CLIP(**TINY_CONFIGS["tiny"]["model"])
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return open_clip.get_tokenizer("ViT-B-16", context_length=TINY_CONFIGS["tiny"]["model"]["text_cfg"]["context_length"])
+
+
+def _classifier(model, tokenizer):
+    clf = CLIPClassifier(model, tokenizer)
+    clf.set_prompts([[f'a photo of the number "{w}".'] for w in "zero one two three four five six seven eight nine".split()])
+    return clf
+
+
+def test_bench_finetune_step(benchmark, model, tokenizer):
+    clf = _classifier(model, tokenizer).train()
+    params = [p for n, p in model.named_parameters() if n != "logit_scale"]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=1e-5)
+    x, y = torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,))
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(clf(x), y).backward()
+        opt.step()
+
+    benchmark(step)
+    benchmark.extra_info["images_per_step"] = BATCH
+
+
+def test_bench_lora_step(benchmark, model, tokenizer):
+    import copy
+
+    m = copy.deepcopy(model)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    ads = lora.attach(m, rank=8, alpha=16)
+    params = lora.adapter_parameters(ads)
+    for p in params:
+        p.requires_grad_(True)
+    clf = _classifier(m, tokenizer).train()
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    x, y = torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,))
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(clf(x), y).backward()
+        opt.step()
+
+    benchmark(step)
+    benchmark.extra_info["images_per_step"] = BATCH
+
+
+def test_bench_eval_batch(benchmark, model, tokenizer):
+    clf = _classifier(model, tokenizer).eval()
+    x = torch.randn(256, 3, 32, 32)
+
+    @torch.no_grad()
+    def run():
+        return clf(x)
+
+    benchmark(run)
+    benchmark.extra_info["images_per_call"] = 256
+
+
+@pytest.mark.parametrize("truncate", [True, False], ids=["to-longest-prompt", "full-context"])
+def test_bench_text_encoding(benchmark, model, tokenizer, truncate):
+    """The exact saving of encoding prompts only up to the longest one (DESIGN.md)."""
+    tokens = tokenizer([f"a photo of a {c}." for c in range(100)])
+    fn = (lambda: encode_text(model, tokens)) if truncate else (lambda: model.encode_text(tokens))
+    with torch.no_grad():
+        benchmark(fn)
