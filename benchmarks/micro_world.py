@@ -164,7 +164,7 @@ def _digits():
 def render_digit(img8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A real 8x8 digit upscaled x3 (24 px), jittered, tinted, on a plain noisy background."""
     big = np.kron(img8, np.ones((3, 3), np.float32))
-    ox, oy = rng.integers(0, SIZE - 24 + 1, size=2)
+    ox, oy = rng.integers(2, SIZE - 24 - 2 + 1, size=2)  # near the centre: the new knowledge is the shape
     alpha = np.zeros((SIZE, SIZE), np.float32)
     alpha[oy:oy + 24, ox:ox + 24] = big
     bg = background("plain", rng)
@@ -187,10 +187,10 @@ _GLYPHS = glyph_bitmaps()
 
 
 def render_glyph(k: int, rng: np.random.Generator) -> np.ndarray:
-    big = np.kron(_GLYPHS[k], np.ones((4, 4), bool))  # 20 px
-    ox, oy = rng.integers(0, SIZE - 20 + 1, size=2)
+    big = np.kron(_GLYPHS[k], np.ones((5, 5), bool))  # 25 px
+    ox, oy = rng.integers(2, SIZE - 25 - 2 + 1, size=2)
     m = np.zeros((SIZE, SIZE), bool)
-    m[oy:oy + 20, ox:ox + 20] = big
+    m[oy:oy + 25, ox:ox + 25] = big
     rgb = list(COLOURS.values())[rng.integers(8)]
     return finish(paint(background(TEXTURES[rng.integers(6)], rng), m, rgb, rng), rng)
 

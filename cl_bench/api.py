@@ -43,6 +43,13 @@ class BuiltScenario:
     protocol: str  # "mtil" (task-aware) or "cil" (joint classifier over the classes seen so far)
     info: dict = field(default_factory=dict)  # recorded in results (e.g. order, prompts convention)
 
+    def eval_key(self, j: int, after: int | None) -> str:
+        """Identifies the evaluation class set: MTIL task j's own classes (same key as its training), or the
+        CIL union of the classes seen after a step."""
+        if self.protocol == "mtil":
+            return self.tasks[j].name
+        return f"cil-seen:{len(self.tasks) - 1 if after is None else after}"
+
     def eval_prompts(self, j: int, after: int | None) -> list[list[str]]:
         """Prompts of the classifier that evaluates task j after training task ``after`` (None: zero-shot)."""
         if self.protocol == "mtil":

@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="render the tables of a results file")
     s.add_argument("file")
 
+    lb = sub.add_parser("leaderboard", help="tables of mean ± std over seeds from results files")
+    lb.add_argument("results", nargs="+", help="results files or folders (searched for seed*.json)")
+    lb.add_argument("--scenario", default=None, help="which scenario, when the files hold several")
+    lb.add_argument("--out", default=None, help="write to this file instead of stdout")
+    lb.add_argument("--format", choices=["md", "csv"], default="md")
+    lb.add_argument("--show", action="store_true", help="also render the tables in the terminal")
+
     p = sub.add_parser("pretrain-tiny", help="pre-train and cache the tiny backbone (done automatically)")
     p.add_argument("--backbone", default="tiny", choices=["tiny", "tiny-test"])
     return ap
@@ -106,7 +113,26 @@ def cmd_pretrain(args, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "pretrain-tiny": cmd_pretrain}
+def cmd_leaderboard(args, console: Console) -> int:
+    from pathlib import Path
+
+    from .leaderboard import build_leaderboard, load_runs, print_leaderboard, to_csv, to_markdown
+
+    lb = build_leaderboard(load_runs(args.results), scenario=args.scenario)
+    text = to_markdown(lb) if args.format == "md" else to_csv(lb)
+    if args.show:
+        print_leaderboard(lb, console)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        console.print(f"wrote {args.out}")
+    elif not args.show:
+        print(text, end="")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "pretrain-tiny": cmd_pretrain,
+            "leaderboard": cmd_leaderboard}
 
 
 def main(argv: list[str] | None = None) -> int:

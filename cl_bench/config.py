@@ -1,6 +1,6 @@
 """One frozen RunConfig per run. Hyper-parameters are layered:
 scenario defaults < runner defaults < method defaults < method defaults for the scenario's profile
-< config file < --set overrides. Every key is validated against the known ones, values by type."""
+< method defaults for the scenario by name < config file < --set overrides. Every key is validated against the known ones, values by type."""
 
 from __future__ import annotations
 
@@ -112,7 +112,8 @@ def resolve_params(scenario: Scenario, method: Method, file_values: Mapping[str,
                    overrides: Mapping[str, Any]) -> dict[str, Any]:
     base: dict[str, Any] = {}
     for layer in (scenario.defaults, RUN_DEFAULTS, method.defaults,
-                  method.profile_defaults.get(scenario.profile, {})):
+                  method.profile_defaults.get(scenario.profile, {}),
+                  method.profile_defaults.get(scenario.name, {})):
         base.update(layer)
     for source, layer in (("config file", file_values), ("--set", overrides)):
         unknown = sorted(set(layer) - set(base))

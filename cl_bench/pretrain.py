@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .backbone import TINY_CONFIGS, TINY_MEAN, TINY_STD, save_open_clip_dir, tiny_path
+from .classifier import encode_text
 
 
 def images_to_tensor(imgs: np.ndarray) -> torch.Tensor:
@@ -53,8 +54,9 @@ def pretrain_tiny(name: str = "tiny", seed: int = 0, progress=None, path=None) -
     task = progress.add_task(f"pre-training {name} backbone (once)", total=steps) if progress else None
     for _ in range(steps):
         idx = torch.randint(len(x_all), (pc["batch_size"],), generator=g)
-        img_f, txt_f, scale = model(x_all[idx], t_all[idx])
-        logits = scale * img_f @ txt_f.T
+        img_f = F.normalize(model.encode_image(x_all[idx]), dim=-1)
+        txt_f = F.normalize(encode_text(model, t_all[idx]), dim=-1)
+        logits = model.logit_scale.exp() * img_f @ txt_f.T
         # Captions repeat across the batch (same attributes); treat identical captions as positives.
         same = (t_all[idx][:, None, :] == t_all[idx][None, :, :]).all(-1).float()
         target = same / same.sum(1, keepdim=True)

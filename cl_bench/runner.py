@@ -119,7 +119,7 @@ class Run:
         row: list[float | None] = [None] * T
         bar = self.progress.add_task("evaluate", total=T) if self.progress else None
         for j in self.built.evaluated(after):
-            self.classifier.set_prompts(self.built.eval_prompts(j, after), key=f"eval:{j}:{after}")
+            self.classifier.set_prompts(self.built.eval_prompts(j, after), key=self.built.eval_key(j, after))
             self.strategy.eval(self.bench.test_stream[j])
             row[j] = self.counter.accuracy
             if bar is not None:
@@ -148,7 +148,8 @@ class Run:
     # -- the loop ---------------------------------------------------------------------------------------
     def execute(self, *, resume: bool = False, stop_after: int | None = None) -> dict:
         """Run (or continue) the whole sequence. ``stop_after``: return after that many tasks (tests)."""
-        self.setup()
+        if not hasattr(self, "strategy"):
+            self.setup()
         T = len(self.built.tasks)
         if resume and self.path.is_file():
             res = load_results(self.path)
@@ -200,7 +201,7 @@ class Run:
         t0 = time.perf_counter()
         trainable = 0
         if self.method.trains:
-            self.classifier.set_prompts(task.train_prompts, key=f"train:{t}")
+            self.classifier.set_prompts(task.train_prompts, key=task.name)
             self.strategy.train(self.bench.train_stream[t])
             trainable = self.strategy.trainable_count
         t1 = time.perf_counter()

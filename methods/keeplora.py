@@ -1,0 +1,281 @@
+"""KeepLoRA and KeepLoRA+ (METHODS.md section A), faithful to the reference MTIL code by default.
+
+Per task: estimate the task gradient of every attention weight, project it out of the protected
+subspace (pre-trained principal directions + earlier tasks' feature directions), take a rank-r SVD, freeze
+A = U_r (so the update's input side is orthogonal to the protected subspace) and train B from S_r V_r^T
+after subtracting the initial delta; merge; then grow the protected subspace from the task's features.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cl_bench import lora
+from cl_bench.api import Method, MethodPlugin
+from cl_bench.attention_stats import StatAccumulator, record_attention_inputs
+from cl_bench.lora import attention_modules
+from cl_bench.schedules import one_cycle
+from cl_bench.subspace import grow_basis, project_out, weight_basis
+
+log = logging.getLogger(__name__)
+TOWER_PREFIX = {"visual": "v", "text": "t"}
+
+
+def module_keys(model) -> list[str]:
+    return [f"{tower}.{i}.{t}" for tower, _, i, _ in attention_modules(model) for t in "qkvo"]
+
+
+class KeepLoRAPlugin(MethodPlugin):
+    def __init__(self, ctx, plus: bool = False):
+        super().__init__(ctx)
+        self.plus = plus
+        self.bases: dict[str, torch.Tensor] = {}  # module key -> protected basis P (D x k), input side
+        self.heads: dict[str, torch.Tensor] = {}  # KeepLoRA+: task key -> frozen class means (C x E)
+        self.adapters: dict[str, lora.LoRAAdapter] = {}
+        self.report: dict = {}
+        self.head: nn.Parameter | None = None
+        self.current_key = ""
+        self._weights_done = False
+        if plus:
+            ctx.classifier.logit_hooks.append(self._head_logits)
+
+    # -- configuration ----------------------------------------------------------------------------------
+    def thr(self, name: str, tower: str) -> float:
+        return self.p[f"{TOWER_PREFIX[tower]}_{name}"]
+
+    def switches(self) -> dict:
+        keys = ("rank", "alpha", "weight_subspace_side", "feature_stat", "saturation_guard", "svd_oversample",
+                "svd_niter", "v_weight_threshold", "t_weight_threshold", "v_feature_threshold",
+                "t_feature_threshold")
+        return {k: self.p[k] for k in keys} | {"variant": "keeplora-plus" if self.plus else "keeplora"}
+
+    # -- A.3: pre-trained principal subspace, once -----------------------------------------------------
+    @torch.no_grad()
+    def init_weight_bases(self, clip) -> None:
+        side = self.p["weight_subspace_side"]
+        for tower, _, i, mha in attention_modules(clip):
+            thr = self.thr("weight_threshold", tower)
+            if thr <= 1e-8:
+                continue
+            blocks = dict(zip("qkv", mha.in_proj_weight.chunk(3, dim=0))) | {"o": mha.out_proj.weight}
+            for t, W in blocks.items():
+                self.bases[f"{tower}.{i}.{t}"] = weight_basis(W.float(), thr, side)
+
+    # -- A.4: gradient estimation ------------------------------------------------------------------------
+    def estimate_gradients(self, strategy) -> dict[str, torch.Tensor]:
+        """Mean over batches of the batch-mean CE gradient w.r.t. each q/k/v/o weight (grads enabled only
+        on those weights: same result as the reference's all-parameter backward, far cheaper — F8)."""
+        clip, clf = strategy.model.clip, strategy.model
+        weights = {}
+        for tower, _, i, mha in attention_modules(clip):
+            weights[(tower, i)] = (mha.in_proj_weight, mha.out_proj.weight)
+            for w in weights[(tower, i)]:
+                w.requires_grad_(True)
+                w.grad = None
+        loader = self.accum_loader(strategy)
+        n = 0
+        for x, y in loader:
+            x, y = x.to(strategy.device), y.to(strategy.device)
+            with torch.autocast("cuda", dtype=torch.float16, enabled=strategy.use_amp):
+                logits = clf(x)
+            F.cross_entropy(logits.float(), y).backward()
+            n += 1
+        grads = {}
+        for (tower, i), (w_in, w_out) in weights.items():
+            for t, g in zip("qkv", w_in.grad.chunk(3, dim=0)):
+                grads[f"{tower}.{i}.{t}"] = g / n
+            grads[f"{tower}.{i}.o"] = w_out.grad / n
+            for w in (w_in, w_out):
+                w.grad = None
+                w.requires_grad_(False)
+        clf.invalidate()
+        return grads
+
+    def accum_loader(self, strategy):
+        """The reference's accum_loader: the task's training data, shuffled, drop_last (equal batches)."""
+        data = strategy.experience.dataset
+        bs = self.p["batch_size"]
+        return strategy.loader(data, shuffle=True, batch_size=bs, drop_last=len(data) >= bs)
+
+    # -- A.5-A.6: initialisation ------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_adapters(self, clip, grads) -> None:
+        r = self.p["rank"]
+        self.adapters = lora.attach(clip, rank=r, alpha=self.p["alpha"], init="zeros")
+        skipped, norms = [], {}
+        for key, a in list(self.adapters.items()):
+            Gt = grads[key].T.float()  # (in, out): rows index the input dimension
+            before = Gt.norm()
+            Gt = project_out(Gt, self.bases.get(key))
+            after = Gt.norm()
+            norms[key] = float(after / before) if before > 0 else 0.0
+            if self.p["saturation_guard"] and (before == 0 or after / before < self.p["saturation_eps"]):
+                skipped.append(key)  # F4: the projected gradient is ~0, an SVD would give arbitrary directions
+                continue
+            q = min(self.p["svd_oversample"] * r, *Gt.shape)
+            U, S, V = torch.svd_lowrank(Gt.cpu(), q=q, niter=self.p["svd_niter"])
+            a.A.copy_(U[:, :r].to(a.A))
+            a.B.copy_((torch.diag(S[:r]) @ V[:, :r].T).to(a.B))
+            a.add_to_base(-1.0)  # W <- W - s (A B0)^T: the network function is unchanged at step 0
+        for key in skipped:
+            self.adapters.pop(key)
+        if skipped:
+            log.warning("KeepLoRA: %d module(s) skipped, projected gradient ~0 (protected subspace saturated): %s",
+                        len(skipped), ", ".join(skipped[:8]) + (" ..." if len(skipped) > 8 else ""))
+        for a in self.adapters.values():
+            a.A.requires_grad_(False)
+            a.B.requires_grad_(True)
+        self.report["skipped_modules"] = skipped
+        self.report["projected_grad_norm_ratio"] = _summary(norms)
+
+    # -- A.11: KeepLoRA+ head -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_head(self, strategy) -> None:
+        clf = strategy.model
+        C = clf.num_classes
+        sums = None
+        counts = torch.zeros(C, device=strategy.device)
+        for x, y in self.accum_loader(strategy):
+            x, y = x.to(strategy.device), y.to(strategy.device)
+            with torch.autocast("cuda", dtype=torch.float16, enabled=strategy.use_amp):
+                z = clf.image_features(x).float()
+            sums = torch.zeros(C, z.shape[1], device=z.device) if sums is None else sums
+            sums.index_add_(0, y, z)
+            counts.index_add_(0, y, torch.ones_like(y, dtype=counts.dtype))
+        means = F.normalize(sums / counts.clamp_min(1)[:, None], dim=-1)
+        self.head = nn.Parameter(means)
+
+    def _head_logits(self, clf, img_feats, logits):
+        key = clf.class_key
+        if self.head is not None and key == self.current_key:
+            W = self.head
+        elif key in self.heads:
+            W = self.heads[key].to(img_feats.device)
+        else:
+            return logits
+        return logits + self.p["head_scale"] * img_feats.float() @ F.normalize(W, dim=-1).T.to(img_feats.device)
+
+    # -- Avalanche callbacks --------------------------------------------------------------------------------
+    def before_training_exp(self, strategy, **kw):
+        clip = strategy.model.clip
+        self.report = {}
+        self.current_key = strategy.model.class_key
+        if not self._weights_done:  # A.3, before the first task only
+            self.init_weight_bases(clip)
+            self._weights_done = True
+        grads = self.estimate_gradients(strategy)
+        self.init_adapters(clip, grads)
+        strategy.model.invalidate()
+        if self.plus:
+            self.init_head(strategy)
+
+    def configure_optimizers(self, strategy, total_steps):
+        v = [a.B for k, a in self.adapters.items() if k.startswith("visual")]
+        t = [a.B for k, a in self.adapters.items() if k.startswith("text")]
+        groups = [{"params": g} for g in (v, t) if g]
+        if self.plus:
+            groups.append({"params": [self.head]})
+        opt = torch.optim.AdamW(groups, lr=self.p["lr"], weight_decay=self.p["weight_decay"])
+        return opt, one_cycle(opt, total_steps, self.p["lr"])
+
+    def after_training_exp(self, strategy, **kw):
+        clip = strategy.model.clip
+        lora.merge(clip)  # A.8: W <- W + s (A B)^T; net change s (A (B - B0))^T
+        self.adapters = {}
+        strategy.model.invalidate()
+        if self.plus:
+            self.heads[self.current_key] = self.head.detach().clone()
+            self.head = None
+        self.update_bases(strategy)
+
+    # -- A.9-A.10: feature statistics and subspace growth ----------------------------------------------------
+    @torch.no_grad()
+    def collect_features(self, strategy) -> StatAccumulator:
+        clf = strategy.model
+        acc = StatAccumulator(self.p["feature_stat"])
+        clf.eval()
+        with record_attention_inputs(clf.clip, acc, towers=("visual",)):
+            for x, _ in self.accum_loader(strategy):
+                with torch.autocast("cuda", dtype=torch.float16, enabled=strategy.use_amp):
+                    clf.clip.encode_image(x.to(strategy.device))
+        # Text: one forward of the task's prompts at full context (padding positions included, as in A.9).
+        with record_attention_inputs(clf.clip, acc, towers=("text",)):
+            with torch.autocast("cuda", dtype=torch.float16, enabled=strategy.use_amp):
+                clf.clip.encode_text(clf._tokens.to(strategy.device))
+        return acc
+
+    def update_bases(self, strategy) -> None:
+        acc = self.collect_features(strategy)
+        self.report["feature_stat_mb"] = acc.nbytes() / 2**20
+        sizes = {}
+        for key in module_keys(strategy.model.clip):
+            tower, block, t = key.split(".")
+            M = acc.values[f"{tower}.{block}.{'o' if t == 'o' else 'qkv'}"]
+            thr = self.thr("feature_threshold", tower)
+            if thr > 0:
+                self.bases[key], _ = grow_basis(self.bases.get(key), M, thr, acc.kind)
+            sizes[key] = int(self.bases[key].shape[1]) if key in self.bases else 0
+        self.report["basis_sizes"] = sizes
+
+    def task_report(self) -> dict:
+        return self.report
+
+    # -- resume ------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"bases": {k: v.cpu() for k, v in self.bases.items()},
+                "heads": {k: v.cpu() for k, v in self.heads.items()}, "weights_done": self._weights_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        dev = self.ctx.device
+        self.bases = {k: v.to(dev) for k, v in state["bases"].items()}
+        self.heads = {k: v.to(dev) for k, v in state["heads"].items()}
+        self._weights_done = state["weights_done"]
+
+
+def _summary(d: dict[str, float]) -> dict:
+    vals = list(d.values())
+    return {"min": min(vals), "mean": sum(vals) / len(vals), "max": max(vals)} if vals else {}
+
+
+DEFAULTS = {
+    "rank": 16, "alpha": 1.0,  # s = alpha / r = 1/16 (A.2)
+    "v_weight_threshold": 0.85, "t_weight_threshold": 0.2,  # A.3 (threshold set 2)
+    "v_feature_threshold": 0.99, "t_feature_threshold": 0.99,  # A.10 (threshold set 1)
+    "weight_subspace_side": "out",  # F1: "out" reproduces the MTIL code, "in" is the consistent choice
+    "feature_stat": "mean_token_matrix",  # F2: or "covariance"
+    "saturation_guard": True, "saturation_eps": 1e-4,  # F4
+    "svd_oversample": 4, "svd_niter": 4,  # torch.svd_lowrank q = 4r, niter = 4
+    "lr": 1e-3, "weight_decay": 0.01, "batch_size": 64, "epochs": 10, "amp": True,
+    "head_scale": 30.0,
+}
+PROFILES = {
+    # Reference epoch lists per order (A.7).
+    "mtil": {"epochs": [10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 5]},
+    "mtil-order2": {"epochs": [5, 2, 5, 5, 5, 5, 10, 10, 10, 10, 10]},
+    "micro": {"rank": 8, "alpha": 8.0, "epochs": 4, "batch_size": 32, "lr": 2e-3},
+}
+PLUS_PROFILES = PROFILES | {"mtil": {"epochs": 5}, "mtil-order2": {"epochs": [5, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5]}}
+
+METHOD = Method(
+    name="keeplora",
+    description="KeepLoRA: LoRA restricted to the residual subspace (orthogonal to pre-trained principal "
+                "directions and earlier tasks' features), gradient-initialised, merged per task",
+    paper="Luo et al., KeepLoRA (ICLR 2026, arXiv 2601.19659); reference MaolinLuo/KeepLoRA MTIL/",
+    defaults=DEFAULTS,
+    profile_defaults=PROFILES,
+    plugins=lambda ctx: [KeepLoRAPlugin(ctx)],
+)
+
+METHOD_PLUS = Method(
+    name="keeplora-plus",
+    description="KeepLoRA+: KeepLoRA plus a per-task cosine head initialised from class means",
+    paper="Luo et al., KeepLoRA (ICLR 2026), CosineClassifier variant",
+    defaults=DEFAULTS,
+    profile_defaults=PLUS_PROFILES,
+    plugins=lambda ctx: [KeepLoRAPlugin(ctx, plus=True)],
+    aliases=("keeplora+",),
+)
