@@ -1,4 +1,4 @@
-"""Command line: ``cl-bench run | list | show | pretrain-tiny``."""
+"""Command line: ``cl-bench run | list | show | leaderboard | data check | pretrain-tiny``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--scenario", required=True, help="scenario name (see `cl-bench list`)")
     r.add_argument("--backbone", default=None, help="tiny, tiny-test or an open_clip model (default: scenario's)")
     r.add_argument("--pretrained", default=None, help="open_clip pretrained tag (openai) or a weights file")
+    r.add_argument("--data-root", default=None, metavar="DIR",
+                   help="folder holding the datasets, for scenarios that read data from disk (default: "
+                        "$CL_BENCH_DATA)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default="results", help="results root (default: results)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -40,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--format", choices=["md", "csv"], default="md")
     lb.add_argument("--show", action="store_true", help="also render the tables in the terminal")
 
+    d = sub.add_parser("data", help="inspect the on-disk datasets of the real scenarios")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    dc = dsub.add_parser("check", help="which datasets of a scenario are found, missing or wrongly laid out")
+    dc.add_argument("--scenario", required=True, help="scenario name, e.g. mtil or cil-cifar100")
+    dc.add_argument("--data-root", default=None, metavar="DIR", help="folder holding the datasets "
+                    "(default: $CL_BENCH_DATA)")
+
     p = sub.add_parser("pretrain-tiny", help="pre-train and cache the tiny backbone (done automatically)")
     p.add_argument("--backbone", default="tiny", choices=["tiny", "tiny-test"])
     return ap
@@ -52,9 +62,17 @@ def cmd_run(args, console: Console) -> int:
     from .runner import Run
 
     method, scenario = registry.get_method(args.method), registry.get_scenario(args.scenario)
+    overrides = parse_set(args.overrides)
+    if args.data_root is not None:
+        if "data_root" not in scenario.defaults:
+            raise UserError(f"--data-root: scenario {scenario.name} reads no data from disk; drop --data-root "
+                            "(it is for scenarios such as mtil or cil-cifar100)")
+        if "data_root" in overrides and str(overrides["data_root"]) != args.data_root:
+            raise UserError("--data-root and --set data_root= disagree; give the data root once")
+        overrides["data_root"] = args.data_root
     cfg = make_config(method=method, scenario=scenario, backbone=args.backbone, pretrained=args.pretrained,
                       seed=args.seed, device=args.device, out=args.out, config_file=args.config,
-                      overrides=parse_set(args.overrides))
+                      overrides=overrides)
     progress = make_progress(console, args.quiet)
     run = Run(cfg, progress=progress, log=console.print)
     try:
@@ -131,8 +149,62 @@ def cmd_leaderboard(args, console: Console) -> int:
     return 0
 
 
+def cmd_data(args, console: Console) -> int:
+    """``data check``: one row per dataset of the scenario; exit 1 when any is missing or wrongly laid out."""
+    import os
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from . import registry
+    from .benchmarks.real import check_data
+    from .benchmarks.real_scenarios import resolve_data_root, scenario_datasets
+
+    scenario = registry.get_scenario(args.scenario)
+    datasets = scenario_datasets(scenario)
+    if datasets is None:
+        raise UserError(f"scenario {scenario.name} reads no data from disk; nothing to check (try mtil, "
+                        "mtil-order2, mtil-fewshot, cil-cifar100 or cil-tinyimagenet)")
+    root = resolve_data_root(args.data_root)
+    rows = check_data(datasets, root)
+    style = {"found": "green", "missing": "red", "wrong layout": "red"}
+    t = Table(title=escape(f"{scenario.name}: datasets under {root}"), title_justify="left",
+              caption="train, test: samples found / expected", caption_justify="left")
+    t.add_column("dataset", style="bold", no_wrap=True)
+    t.add_column("status", no_wrap=True)
+    t.add_column("train", justify="right", no_wrap=True)
+    t.add_column("test", justify="right", no_wrap=True)
+    t.add_column("folder", overflow="fold", no_wrap=True)
+
+    def count(found, expected):
+        text = f"{'-' if found is None else f'{found:,}'} / {expected:,}"
+        return f"[yellow]{text}[/yellow]" if found is not None and found != expected else text
+
+    for r in rows:
+        t.add_row(r.dataset, f"[{style[r.status]}]{r.status}[/{style[r.status]}]",
+                  count(r.train, r.expected_train), count(r.test, r.expected_test),
+                  escape(os.path.relpath(r.path, root) + "/"))
+    console.print(t)
+    for r in rows:  # full paths on their own lines (soft-wrapped, so they can be copied)
+        if r.status == "missing":
+            console.print(f"[red]{r.dataset} missing[/red]: " + escape(f"expected folder {r.path} with layout "
+                          f"{root / r.layout}"), soft_wrap=True, highlight=False)
+        elif r.status == "wrong layout":
+            console.print(f"[red]{r.dataset} wrong layout[/red]: {escape(r.message)}", soft_wrap=True,
+                          highlight=False)
+    bad = [r for r in rows if r.status != "found"]
+    if bad:
+        console.print(f"{len(bad)} of {len(rows)} datasets missing or wrongly laid out: "
+                      f"{', '.join(r.dataset for r in bad)}")
+        return 1
+    sizes = [r.dataset for r in rows if not r.sizes_match]
+    console.print(f"all {len(rows)} datasets found" + (f"; sample counts differ from the protocol's (yellow) for "
+                                                        f"{', '.join(sizes)}" if sizes else ""), soft_wrap=True)
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "pretrain-tiny": cmd_pretrain,
-            "leaderboard": cmd_leaderboard}
+            "leaderboard": cmd_leaderboard, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:

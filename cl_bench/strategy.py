@@ -61,7 +61,7 @@ class CLStrategy(SupervisedTemplate):
         with warnings.catch_warnings():  # we count accuracy ourselves; Avalanche need not log anything
             warnings.filterwarnings("ignore", "No loggers specified")
             evaluator = EvaluationPlugin(loggers=[])
-        placeholder = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
+        self._placeholder = placeholder = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
         super().__init__(optimizer=placeholder, train_mb_size=params["batch_size"],
                          eval_mb_size=params["eval_batch_size"], device=device,
                          plugins=[method, *plugins], evaluator=evaluator,
@@ -100,6 +100,9 @@ class CLStrategy(SupervisedTemplate):
     def _before_training_exp(self, **kw):
         super()._before_training_exp(**kw)
         self.optimizer, self.scheduler = self.method.configure_optimizers(self, self._total_steps)
+        if self.optimizer is None:  # the method has nothing to train on this experience
+            self.optimizer, self.train_epochs, self.trainable_count = self._placeholder, 0, 0
+            return
         self.trainable_count = sum(p.numel() for g in self.optimizer.param_groups for p in g["params"])
         if self.progress is not None:
             self._bar = self.progress.add_task(f"train {self.experience.current_experience}",

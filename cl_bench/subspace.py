@@ -11,9 +11,14 @@ from __future__ import annotations
 import torch
 
 
+def _fp32(x: torch.Tensor) -> torch.Tensor:
+    """Decompositions run in fp32 at least (statistics may arrive in fp16 from autocast)."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 def spectrum(M: torch.Tensor, kind: str = "matrix") -> tuple[torch.Tensor, torch.Tensor]:
     """(U, energies) of a statistic, energies sorted descending."""
-    M = M.float()
+    M = _fp32(M)
     if kind == "matrix":
         U, S, _ = torch.linalg.svd(M, full_matrices=False)
         return U, S**2
@@ -70,7 +75,7 @@ def grow_basis(P: torch.Tensor | None, M: torch.Tensor, threshold: float, kind: 
     if P is None or P.shape[1] == 0:
         B = principal_basis(M, threshold, kind)
         return B, B.shape[1]
-    M, P = M.float(), P.float()
+    M, P = _fp32(M), P.to(_fp32(M).dtype)
     _, e_all = spectrum(M, kind)
     total = e_all.sum()
     if kind == "matrix":

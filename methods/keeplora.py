@@ -179,6 +179,8 @@ class KeepLoRAPlugin(MethodPlugin):
         groups = [{"params": g} for g in (v, t) if g]
         if self.plus:
             groups.append({"params": [self.head]})
+        if not groups:
+            return None, None  # every module saturated: nothing can train on this task
         opt = torch.optim.AdamW(groups, lr=self.p["lr"], weight_decay=self.p["weight_decay"])
         return opt, one_cycle(opt, total_steps, self.p["lr"])
 

@@ -17,7 +17,8 @@ class LoRAPlugin(MethodPlugin):
     def configure_optimizers(self, strategy, total_steps):
         import torch
 
-        opt = torch.optim.AdamW(lora.adapter_parameters(self.adapters), lr=self.p["lr"],
+        params = [p for p in lora.adapter_parameters(self.adapters) if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.p["lr"],
                                 weight_decay=self.p["weight_decay"])
         return opt, one_cycle(opt, total_steps, self.p["lr"])
 

@@ -1,0 +1,145 @@
+"""ZSCL (METHODS.md B.2): full fine-tuning with distillation from the frozen initial CLIP on reference
+images and sentences, an L2 pull to the start-of-task weights, and a weight ensemble every N steps.
+
+loss = CE_ls + w_img L_img + w_txt L_txt + w_l2 sum ||theta - theta_start||^2; the task's final weights
+are the ensemble average of {theta_start, theta_0, theta_N, theta_2N, ...}.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from cl_bench.api import Method
+from cl_bench.backbone import TINY_CONFIGS
+from cl_bench.distill import WeightEnsemble, l2_to, zscl_distillation
+from cl_bench.errors import UserError
+
+from .finetune import FinetunePlugin
+
+
+def trainable_named(clip) -> dict[str, torch.nn.Parameter]:
+    return {n: p for n, p in clip.named_parameters() if n != "logit_scale"}
+
+
+class ReferenceData:
+    """Reference images (a tensor stream) and reference sentences (tokens)."""
+
+    def __init__(self, ctx, params):
+        self.batch = params["ref_batch_size"]
+        if params["ref_images"]:
+            self._from_files(ctx, params)
+        elif ctx.backbone.name in TINY_CONFIGS:  # the tiny backbone's own pre-training world
+            self._from_micro_world(ctx, params)
+        else:
+            raise UserError("zscl needs reference data: --set ref_images=/path/to/imagenet/train (an ImageFolder) "
+                            "--set ref_captions=/path/to/captions.txt (one caption per line)")
+        self.gen = torch.Generator().manual_seed(ctx.config.seed)
+
+    def _from_micro_world(self, ctx, params):
+        from cl_bench.benchmarks.micro_world import pretraining_pairs
+        from cl_bench.pretrain import images_to_tensor
+
+        imgs, caps = pretraining_pairs(params["ref_count"], seed=10_000 + ctx.config.seed)
+        self.images = images_to_tensor(imgs)
+        self.captions = sorted(set(caps))
+
+    def _from_files(self, ctx, params):
+        from torchvision.datasets import ImageFolder
+
+        root, cap = Path(params["ref_images"]), Path(params["ref_captions"] or "")
+        if not root.is_dir():
+            raise UserError(f"reference images not found: {root} (an ImageFolder such as imagenet/train)")
+        if not cap.is_file():
+            raise UserError(f"reference captions not found: {cap} (a text file, one caption per line)")
+        self.folder = ImageFolder(str(root), transform=ctx.backbone.transform)
+        self.images = None
+        self.captions = [line.strip() for line in cap.read_text().splitlines() if line.strip()]
+
+    def next_images(self, device) -> torch.Tensor:
+        n = len(self.images) if self.images is not None else len(self.folder)
+        idx = torch.randint(n, (self.batch,), generator=self.gen)
+        if self.images is not None:
+            return self.images[idx].to(device)
+        return torch.stack([self.folder[int(i)][0] for i in idx]).to(device)
+
+
+class ZSCLPlugin(FinetunePlugin):
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.ref = ReferenceData(ctx, self.p)
+        self.teacher = copy.deepcopy(ctx.classifier.clip).eval()  # the initial model, for every task
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self._text = None
+
+    @torch.no_grad()
+    def teacher_text(self, device) -> torch.Tensor:
+        if self._text is None:
+            tok = self.ctx.classifier.tokenizer(self.ref.captions).to(device)
+            from cl_bench.classifier import encode_text
+
+            self._text = torch.cat([F.normalize(encode_text(self.teacher, t), dim=-1) for t in tok.split(1000)])
+        return self._text
+
+    def before_training_exp(self, strategy, **kw):
+        super().before_training_exp(strategy, **kw)
+        params = trainable_named(strategy.model.clip)
+        self.start = {n: p.detach().clone() for n, p in params.items()}
+        self.we = WeightEnsemble(params) if self.p["we_freq"] > 0 else None
+        self.step = 0
+
+    def before_backward(self, strategy, **kw):
+        clip = strategy.model.clip
+        x = self.ref.next_images(strategy.device)
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=strategy.use_amp):
+            z_t = F.normalize(self.teacher.encode_image(x).float(), dim=-1)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=strategy.use_amp):
+            z_s = F.normalize(clip.encode_image(x).float(), dim=-1)
+        scale = float(self.teacher.logit_scale.exp())
+        l_img, l_txt = zscl_distillation(z_s, z_t, self.teacher_text(strategy.device), scale, self.p["distill_T"])
+        loss = strategy.loss + self.p["w_image"] * l_img + self.p["w_text"] * l_txt
+        if self.p["w_l2"]:
+            loss = loss + self.p["w_l2"] * l2_to(trainable_named(clip), self.start)
+        strategy.loss = loss
+
+    def after_update(self, strategy, **kw):
+        if self.we is not None and self.step % self.p["we_freq"] == 0:
+            self.we.update(trainable_named(strategy.model.clip))
+        self.step += 1
+
+    def after_training_exp(self, strategy, **kw):
+        if self.we is not None:
+            with torch.no_grad():
+                for n, p in trainable_named(strategy.model.clip).items():
+                    p.copy_(self.we.avg[n])
+        super().after_training_exp(strategy, **kw)
+
+    def switches(self):
+        keys = ("w_image", "w_text", "w_l2", "we_freq", "distill_T", "ref_images", "ref_captions")
+        return {k: self.p[k] for k in keys}
+
+
+METHOD = Method(
+    name="zscl",
+    description="ZSCL: fine-tuning with distillation from the initial CLIP on reference data, L2 to the "
+                "start of the task, and a weight ensemble",
+    paper="Zheng et al., Preventing Zero-Shot Transfer Degradation in Continual Learning of Vision-Language "
+          "Models (ICCV 2023); reference Thunderbeee/ZSCL mtil/",
+    # ZSCL.sh on MTIL: 1000 iterations (1001 steps), lr 1e-5, ls 0.2, bs 64, image+text distillation (T=2,
+    # weights 1/1), L2 1, WE every 100 steps; ImageNet reference images, CC captions.
+    defaults={"iterations": 1001, "lr": 1e-5, "weight_decay": 0.0, "warmup": 100, "label_smoothing": 0.2,
+              "batch_size": 64, "amp": False, "w_image": 1.0, "w_text": 1.0, "w_l2": 1.0, "we_freq": 100,
+              "distill_T": 2.0, "ref_images": "", "ref_captions": "", "ref_batch_size": 64, "ref_count": 2000},
+    profile_defaults={
+        "micro": {"iterations": 60, "lr": 1e-4, "warmup": 6, "batch_size": 32, "ref_batch_size": 32,
+                  "we_freq": 10},
+        # The CIL recipe (B.4): weights 5/5, no L2, WE every 10 steps, one epoch.
+        "cil": {"iterations": 0, "epochs": 1, "w_image": 5.0, "w_text": 5.0, "w_l2": 0.0, "we_freq": 10,
+                "lr": 7.1e-6, "warmup": 30},
+    },
+    plugins=lambda ctx: [ZSCLPlugin(ctx)],
+)
