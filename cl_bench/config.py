@@ -1,6 +1,6 @@
-"""One frozen RunConfig per run. Hyper-parameters are layered:
-scenario defaults < runner defaults < method defaults < method defaults for the scenario's profile
-< method defaults for the scenario by name < config file < --set overrides. Every key is validated against the known ones, values by type."""
+"""One frozen RunConfig per run. Hyper-parameters are layered: scenario defaults < runner defaults <
+method defaults < method defaults for the scenario's profile < method defaults for the scenario by name
+< config file < --set overrides. Every key is validated against the known ones, values by type."""
 
 from __future__ import annotations
 

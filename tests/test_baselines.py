@@ -4,13 +4,13 @@ import math
 
 import pytest
 import torch
+from cl_bench.methods.inflora import design_A, threshold_schedule
+from cl_bench.methods.olora import orthogonality_penalty
 from helpers import TINY_RUN
 
 from cl_bench import lora, registry
 from cl_bench.config import make_config, parse_set
 from cl_bench.distill import WeightEnsemble, interpolate_, soft_ce, zscl_distillation
-from cl_bench.methods.inflora import design_A, threshold_schedule
-from cl_bench.methods.olora import orthogonality_penalty
 from cl_bench.results import load_results
 from cl_bench.runner import Run
 
@@ -30,7 +30,7 @@ def _run(method, out, extra=()):
 @pytest.mark.parametrize("method", sorted(FAST))
 def test_method_runs_two_tasks(method, tmp_path):
     run = _run(method, tmp_path)
-    res = run.execute()
+    run.execute()
     disk = load_results(run.path)
     assert disk["status"] == "finished" and len(disk["matrix"]) == 2
     assert disk["per_task"][0]["trainable_params"] > 0
@@ -129,8 +129,9 @@ def test_wise_ft_interpolation_exact():
 
 
 def test_zscl_needs_reference_files_for_real_backbones(tmp_path):
-    from cl_bench.errors import UserError
     from cl_bench.methods.zscl import ReferenceData
+
+    from cl_bench.errors import UserError
 
     class Ctx:
         backbone = type("B", (), {"name": "ViT-B-16"})()

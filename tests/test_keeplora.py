@@ -169,5 +169,6 @@ def test_keeplora_plus_runs_with_heads(tmp_path):
     assert run.plugin.heads["digits"].shape[0] == 10
     assert registry.get_method("keeplora+").name == "keeplora-plus"
     # trainable = the B (r x d) of every initialised adapter + the head (C x E): tiny-test d = E = 32, r = 2
-    n_adapters = 4 * len(list(attention_modules(run.classifier.clip))) - len(res["per_task"][0]["extra"]["skipped_modules"])
+    skipped = res["per_task"][0]["extra"]["skipped_modules"]
+    n_adapters = 4 * len(list(attention_modules(run.classifier.clip))) - len(skipped)
     assert res["per_task"][0]["trainable_params"] == n_adapters * 2 * 32 + 10 * 32

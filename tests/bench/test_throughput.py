@@ -22,12 +22,14 @@ def model():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return open_clip.get_tokenizer("ViT-B-16", context_length=TINY_CONFIGS["tiny"]["model"]["text_cfg"]["context_length"])
+    ctx = TINY_CONFIGS["tiny"]["model"]["text_cfg"]["context_length"]
+    return open_clip.get_tokenizer("ViT-B-16", context_length=ctx)
 
 
 def _classifier(model, tokenizer):
     clf = CLIPClassifier(model, tokenizer)
-    clf.set_prompts([[f'a photo of the number "{w}".'] for w in "zero one two three four five six seven eight nine".split()])
+    names = "zero one two three four five six seven eight nine".split()
+    clf.set_prompts([[f'a photo of the number "{w}".'] for w in names])
     return clf
 
 

@@ -1,8 +1,9 @@
 """A minimal outside plugin: a method that trains only the final LayerNorm of the image tower, and a
 one-task scenario reusing cl-bench's micro world. Nothing in cl_bench/ knows about it."""
 
-from cl_bench.api import Method, MethodPlugin, Scenario
 from cl_bench.benchmarks.micro import build_mtil
+
+from cl_bench.api import Method, MethodPlugin, Scenario
 
 
 class LayerNormOnly(MethodPlugin):
