@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -218,16 +219,27 @@ def _valid(path: Path, shape: tuple[int, ...]) -> bool:
 
 def _fill(dataset: ImageFileDataset, pipeline: Pipeline, path: Path, num_workers: int, tag: str) -> bool:
     """Preprocess every image into ``path`` (written under a temporary name, then renamed, so a crash or a
-    concurrent run never leaves a partial file behind). False if the transform's output is not S×S RGB."""
+    concurrent run never leaves a partial file behind). False (the run then decodes images as usual) if the
+    transform's output is not S×S RGB or the cache folder cannot hold the file."""
     n, s = len(dataset), pipeline.size
     arrays = _PrefixArrays(dataset, pipeline.prefix)
     if arrays[0].shape != (s, s, 3):
         return False
     workers = max(num_workers, min(8, os.cpu_count() or 1) if n >= 2000 else 0)
+    need = n * s * s * 3
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(path.parent).free
+    except OSError as err:
+        print(f"warning: not caching preprocessed {tag}: cannot create {path.parent} ({err})", file=sys.stderr)
+        return False
+    if free < need + 2**28:  # a full disk would only show as a crash (SIGBUS) while writing the memory map
+        print(f"warning: not caching preprocessed {tag}: {need / 2**30:.1f} GiB needed in {path.parent}, "
+              f"{free / 2**30:.1f} GiB free (point CL_BENCH_CACHE at a larger disk to cache it)", file=sys.stderr)
+        return False
     if n >= 2000:
         print(f"caching preprocessed {tag} ({n:,} images, {n * s * s * 3 / 2**30:.1f} GiB) in {path.parent} "
               "(once)", file=sys.stderr)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, s, s, 3))

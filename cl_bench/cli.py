@@ -50,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     dc.add_argument("--data-root", default=None, metavar="DIR", help="folder holding the datasets "
                     "(default: $CL_BENCH_DATA)")
 
+    sw = sub.add_parser("sweep", help="run every (method, seed) of a scenario, then optionally the leaderboard")
+    sw.add_argument("--scenario", required=True)
+    sw.add_argument("--methods", nargs="+", default=["all"], help="method names, or all (default)")
+    sw.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    sw.add_argument("--out", default="results")
+    sw.add_argument("--device", default="auto")
+    sw.add_argument("--jobs", type=int, default=1, help="runs at once (separate processes)")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="passed to every run")
+    sw.add_argument("--leaderboard", default=None, metavar="FILE.md", help="write the leaderboard here")
+
     p = sub.add_parser("pretrain-tiny", help="pre-train and cache the tiny backbone (done automatically)")
     p.add_argument("--backbone", default="tiny", choices=["tiny", "tiny-test"])
     return ap
@@ -203,7 +214,29 @@ def cmd_data(args, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "pretrain-tiny": cmd_pretrain,
+def cmd_sweep(args, console: Console) -> int:
+    from pathlib import Path
+
+    from .sweep import sweep
+
+    extra = [x for item in args.overrides for x in ("--set", item)]
+    done = sweep(scenario=args.scenario, methods=args.methods, seeds=args.seeds, out=args.out, device=args.device,
+                 jobs=args.jobs, extra=extra, log=console.print)
+    failed = [(m, s) for m, s, code, _ in done if code != 0]
+    if args.leaderboard:
+        from .leaderboard import build_leaderboard, load_runs, to_markdown
+
+        lb = build_leaderboard(load_runs([Path(args.out) / args.scenario]), scenario=args.scenario)
+        Path(args.leaderboard).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.leaderboard).write_text(to_markdown(lb))
+        console.print(f"wrote {args.leaderboard}")
+    if failed:
+        console.print(f"[red]{len(failed)} run(s) failed:[/red] {failed}")
+        return 1
+    return 0
+
+
+COMMANDS = {"sweep": cmd_sweep, "run": cmd_run, "list": cmd_list, "show": cmd_show, "pretrain-tiny": cmd_pretrain,
             "leaderboard": cmd_leaderboard, "data": cmd_data}
 
 

@@ -2,6 +2,10 @@
 
 from cl_bench.api import Method, MethodPlugin
 
+# Full fine-tuning on the micro scenarios: 100 steps of batch 32 per task at lr 3e-4 (measured: the tiny
+# backbone learns its new tasks only slowly at ZSCL's 1e-5, and 100 steps keep a run near 3 minutes on 2 cores).
+MICRO_FT = {"iterations": 100, "lr": 3e-4, "warmup": 10, "batch_size": 32}
+
 
 class FinetunePlugin(MethodPlugin):
     """Everything trains except ``logit_scale`` (ZSCL's --train-mode=whole)."""
@@ -21,9 +25,10 @@ METHOD = Method(
     description="Continual-FT: full fine-tuning of both towers on each task in turn (forgets)",
     paper="ZSCL baseline, Zheng et al., ICCV 2023 (mtil/src/models/finetune.py)",
     # ZSCL's MTIL recipe: 1000 iterations (0..1000 inclusive), AdamW wd 0, warm-up 100 + cosine,
-    # label smoothing 0.2, batch 64; lr 1e-5 (5e-5 for Aircraft and MNIST: set per task by the scenario).
+    # label smoothing 0.2, batch 64; lr 1e-5 (the reference uses 5e-5 for Aircraft and MNIST: not yet
+    # per-dataset here, set --set lr=5e-5 for those runs).
     defaults={"iterations": 1001, "lr": 1e-5, "weight_decay": 0.0, "warmup": 100, "label_smoothing": 0.2,
               "batch_size": 64, "amp": False},
-    profile_defaults={"micro": {"iterations": 60, "lr": 1e-4, "warmup": 6, "batch_size": 32}},
+    profile_defaults={"micro": MICRO_FT},
     plugins=lambda ctx: [FinetunePlugin(ctx)],
 )

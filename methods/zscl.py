@@ -18,7 +18,7 @@ from cl_bench.backbone import TINY_CONFIGS
 from cl_bench.distill import WeightEnsemble, l2_to, zscl_distillation
 from cl_bench.errors import UserError
 
-from .finetune import FinetunePlugin
+from .finetune import MICRO_FT, FinetunePlugin
 
 
 def trainable_named(clip) -> dict[str, torch.nn.Parameter]:
@@ -136,8 +136,7 @@ METHOD = Method(
               "batch_size": 64, "amp": False, "w_image": 1.0, "w_text": 1.0, "w_l2": 1.0, "we_freq": 100,
               "distill_T": 2.0, "ref_images": "", "ref_captions": "", "ref_batch_size": 64, "ref_count": 2000},
     profile_defaults={
-        "micro": {"iterations": 60, "lr": 1e-4, "warmup": 6, "batch_size": 32, "ref_batch_size": 32,
-                  "we_freq": 10},
+        "micro": MICRO_FT | {"ref_batch_size": 32, "we_freq": 10},
         # The CIL recipe (B.4): weights 5/5, no L2, WE every 10 steps, one epoch.
         "cil": {"iterations": 0, "epochs": 1, "w_image": 5.0, "w_text": 5.0, "w_l2": 0.0, "we_freq": 10,
                 "lr": 7.1e-6, "warmup": 30},

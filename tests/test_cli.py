@@ -86,10 +86,15 @@ def test_module_entry_point_runs():
 
 
 @pytest.fixture(scope="module")
-def installed_plugin():
-    """pip-install the demo plugin package (no network, no build isolation), uninstall afterwards."""
+def installed_plugin(tmp_path_factory):
+    """pip-install the demo plugin package (no network, no build isolation), uninstall afterwards. It is
+    built from a copy so the source tree stays clean."""
+    import shutil
+
+    src = tmp_path_factory.mktemp("plugin") / "pkg"
+    shutil.copytree(PLUGIN, src)
     pip = [sys.executable, "-m", "pip"]
-    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", str(PLUGIN)],
+    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", str(src)],
                    check=True, timeout=300, env={**os.environ, "PIP_CONSTRAINT": ""})
     registry.clear_cache()
     import importlib

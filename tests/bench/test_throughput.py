@@ -33,12 +33,11 @@ def _classifier(model, tokenizer):
     return clf
 
 
-def test_bench_finetune_step(benchmark, model, tokenizer):
-    clf = _classifier(model, tokenizer).train()
-    params = [p for n, p in model.named_parameters() if n != "logit_scale"]
+def _bench_steps(benchmark, clf, params, lr):
+    """Time full optimizer steps (forward, backward, AdamW) of the classifier over ``params``."""
     for p in params:
         p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=1e-5)
+    opt = torch.optim.AdamW(params, lr=lr)
     x, y = torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,))
 
     def step():
@@ -48,6 +47,11 @@ def test_bench_finetune_step(benchmark, model, tokenizer):
 
     benchmark(step)
     benchmark.extra_info["images_per_step"] = BATCH
+
+
+def test_bench_finetune_step(benchmark, model, tokenizer):
+    clf = _classifier(model, tokenizer).train()
+    _bench_steps(benchmark, clf, [p for n, p in model.named_parameters() if n != "logit_scale"], 1e-5)
 
 
 def test_bench_lora_step(benchmark, model, tokenizer):
@@ -57,20 +61,7 @@ def test_bench_lora_step(benchmark, model, tokenizer):
     for p in m.parameters():
         p.requires_grad_(False)
     ads = lora.attach(m, rank=8, alpha=16)
-    params = lora.adapter_parameters(ads)
-    for p in params:
-        p.requires_grad_(True)
-    clf = _classifier(m, tokenizer).train()
-    opt = torch.optim.AdamW(params, lr=1e-3)
-    x, y = torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,))
-
-    def step():
-        opt.zero_grad()
-        F.cross_entropy(clf(x), y).backward()
-        opt.step()
-
-    benchmark(step)
-    benchmark.extra_info["images_per_step"] = BATCH
+    _bench_steps(benchmark, _classifier(m, tokenizer).train(), lora.adapter_parameters(ads), 1e-3)
 
 
 def test_bench_eval_batch(benchmark, model, tokenizer):
