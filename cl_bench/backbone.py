@@ -34,6 +34,8 @@ TINY_CONFIGS = {
         pretrain=dict(pairs=4000, steps=150, batch_size=64, lr=3e-3, wd=0.1, warmup=15),
     ),
 }
+# Part of the tiny backbones' cache key: bump when the pre-training code changes what it produces.
+PRETRAIN_VERSION = 2
 TINY_MEAN = (0.5, 0.5, 0.5)
 TINY_STD = (0.25, 0.25, 0.25)
 
@@ -55,7 +57,7 @@ def cache_dir() -> Path:
 def _tiny_key(name: str, seed: int) -> str:
     from cl_bench.benchmarks.micro_world import WORLD_VERSION
 
-    blob = json.dumps([TINY_CONFIGS[name], WORLD_VERSION, seed], sort_keys=True).encode()
+    blob = json.dumps([TINY_CONFIGS[name], WORLD_VERSION, PRETRAIN_VERSION, seed], sort_keys=True).encode()
     return f"{name}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
 
