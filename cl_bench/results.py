@@ -81,10 +81,17 @@ def write_results(res: dict, path: str | os.PathLike) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(res, f, indent=1)
             f.write("\n")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_results(path: str | os.PathLike) -> dict:

@@ -117,3 +117,17 @@ def test_third_party_plugin_is_listed_and_runs(installed_plugin, tmp_path):
     res = json.loads((tmp_path / "demo-colours" / "demo-headonly" / "seed0.json").read_text())
     assert res["status"] == "finished" and res["switches"] == {"trained": "visual.ln_post"}
     assert res["per_task"][0]["trainable_params"] == 2 * 32  # ln_post weight + bias of width 32
+
+
+def test_results_files_are_written_with_normal_permissions(tmp_path):
+    import stat
+
+    from cl_bench.results import write_results
+
+    f = tmp_path / "r.json"
+    old = os.umask(0o022)
+    try:
+        write_results({"a": 1}, f)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644
