@@ -77,6 +77,7 @@ class KeepLoRAPlugin(MethodPlugin):
                 w.requires_grad_(True)
                 w.grad = None
         loader = self.accum_loader(strategy)
+        clf.train()  # as the reference (A.4); text features are then recomputed with gradients per batch
         n = 0
         for x, y in loader:
             x, y = x.to(strategy.device), y.to(strategy.device)
