@@ -83,3 +83,24 @@ def test_bench_text_encoding(benchmark, model, tokenizer, truncate):
     fn = (lambda: encode_text(model, tokens)) if truncate else (lambda: model.encode_text(tokens))
     with torch.no_grad():
         benchmark(fn)
+
+
+@pytest.mark.parametrize("stat", ["mean_token_matrix", "covariance"])
+def test_bench_feature_accumulation(benchmark, model, stat):
+    """KeepLoRA's feature accumulation (A.9) in both statistic modes: time per batch of 64 images and the
+    memory the statistics hold (extra_info: stat_mb), for the tiny backbone."""
+    from cl_bench.attention_stats import StatAccumulator, record_attention_inputs
+
+    x = torch.randn(64, 3, 32, 32)
+    holder = {}
+
+    @torch.no_grad()
+    def run():
+        acc = StatAccumulator(stat)
+        with record_attention_inputs(model, acc, towers=("visual",)):
+            for _ in range(2):
+                model.encode_image(x)
+        holder["acc"] = acc
+
+    benchmark(run)
+    benchmark.extra_info["stat_mb"] = holder["acc"].nbytes() / 2**20
