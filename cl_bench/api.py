@@ -18,6 +18,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "epochs": 1,  # int, or one int per task
     "iterations": 0,  # > 0: train exactly this many steps per task instead of epochs
     "lr": 1e-5,
+    "lr_per_task": {},  # task name -> learning rate, overriding lr for that task
     "weight_decay": 0.0,
     "label_smoothing": 0.0,
     "amp": True,  # fp16 autocast + GradScaler, used on CUDA only
@@ -99,8 +100,14 @@ class MethodPlugin(SupervisedPlugin):
         from .schedules import warmup_cosine
 
         params = self.trainable_parameters(strategy)
-        opt = torch.optim.AdamW(params, lr=self.p["lr"], weight_decay=self.p["weight_decay"])
+        opt = torch.optim.AdamW(params, lr=self.task_lr(strategy), weight_decay=self.p["weight_decay"])
         return opt, warmup_cosine(opt, total_steps, self.p.get("warmup", 0))
+
+    def task_lr(self, strategy) -> float:
+        """The learning rate for the current task: ``lr``, unless ``lr_per_task`` names the task (ZSCL's
+        recipe uses 5e-5 for Aircraft and MNIST and 1e-5 elsewhere)."""
+        name = self.ctx.scenario.tasks[strategy.experience.current_experience].name
+        return float(self.p.get("lr_per_task", {}).get(name, self.p["lr"]))
 
     def switches(self) -> dict:
         """Named behaviour switches recorded in the results file."""

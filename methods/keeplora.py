@@ -182,8 +182,9 @@ class KeepLoRAPlugin(MethodPlugin):
             groups.append({"params": [self.head]})
         if not groups:
             return None, None  # every module saturated: nothing can train on this task
-        opt = torch.optim.AdamW(groups, lr=self.p["lr"], weight_decay=self.p["weight_decay"])
-        return opt, one_cycle(opt, total_steps, self.p["lr"])
+        lr = self.task_lr(strategy)
+        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=self.p["weight_decay"])
+        return opt, one_cycle(opt, total_steps, lr)
 
     def after_training_exp(self, strategy, **kw):
         clip = strategy.model.clip

@@ -18,9 +18,9 @@ class LoRAPlugin(MethodPlugin):
         import torch
 
         params = [p for p in lora.adapter_parameters(self.adapters) if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.p["lr"],
-                                weight_decay=self.p["weight_decay"])
-        return opt, one_cycle(opt, total_steps, self.p["lr"])
+        lr = self.task_lr(strategy)
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=self.p["weight_decay"])
+        return opt, one_cycle(opt, total_steps, lr)
 
     def after_training_exp(self, strategy, **kw):
         lora.merge(strategy.model.clip)

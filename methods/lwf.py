@@ -13,7 +13,7 @@ from cl_bench.api import Method
 from cl_bench.classifier import encode_text
 from cl_bench.distill import zscl_distillation
 
-from .finetune import MICRO_FT, FinetunePlugin
+from .finetune import MICRO_FT, ZSCL_LR, FinetunePlugin
 
 
 class LwFPlugin(FinetunePlugin):
@@ -58,7 +58,8 @@ METHOD = Method(
     description="LwF: fine-tuning distilled from the previous task's model on current-task images and prompts",
     paper="Li & Hoiem, Learning without Forgetting (TPAMI 2017), as run in ZSCL's code (lwf.sh)",
     defaults={"iterations": 1001, "lr": 1e-5, "weight_decay": 0.0, "warmup": 100, "label_smoothing": 0.2,
-              "batch_size": 64, "amp": False, "w_image": 1.0, "w_text": 1.0, "distill_T": 2.0},
+              "batch_size": 64, "amp": False, "lr_per_task": ZSCL_LR, "w_image": 1.0, "w_text": 1.0,
+              "distill_T": 2.0},
     profile_defaults={"micro": MICRO_FT,
                       "cil": {"w_image": 5.0, "w_text": 5.0}},
     plugins=lambda ctx: [LwFPlugin(ctx)],

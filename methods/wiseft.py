@@ -6,7 +6,7 @@ from __future__ import annotations
 from cl_bench.api import Method
 from cl_bench.distill import interpolate_
 
-from .finetune import MICRO_FT, FinetunePlugin
+from .finetune import MICRO_FT, ZSCL_LR, FinetunePlugin
 from .zscl import trainable_named
 
 
@@ -29,7 +29,7 @@ METHOD = Method(
     description="WiSE-FT: fine-tuning, then 0.8 * fine-tuned + 0.2 * start-of-task weights after each task",
     paper="Wortsman et al., Robust fine-tuning of zero-shot models (CVPR 2022), as run in ZSCL's code",
     defaults={"iterations": 1001, "lr": 1e-5, "weight_decay": 0.0, "warmup": 100, "label_smoothing": 0.2,
-              "batch_size": 64, "amp": False, "wise_alpha": 0.8},
+              "batch_size": 64, "amp": False, "lr_per_task": ZSCL_LR, "wise_alpha": 0.8},
     profile_defaults={"micro": MICRO_FT},
     plugins=lambda ctx: [WiSEFTPlugin(ctx)],
 )

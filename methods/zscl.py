@@ -18,7 +18,7 @@ from cl_bench.backbone import TINY_CONFIGS
 from cl_bench.distill import WeightEnsemble, l2_to, zscl_distillation
 from cl_bench.errors import UserError
 
-from .finetune import MICRO_FT, FinetunePlugin
+from .finetune import MICRO_FT, ZSCL_LR, FinetunePlugin
 
 
 def trainable_named(clip) -> dict[str, torch.nn.Parameter]:
@@ -133,7 +133,8 @@ METHOD = Method(
     # ZSCL.sh on MTIL: 1000 iterations (1001 steps), lr 1e-5, ls 0.2, bs 64, image+text distillation (T=2,
     # weights 1/1), L2 1, WE every 100 steps; ImageNet reference images, CC captions.
     defaults={"iterations": 1001, "lr": 1e-5, "weight_decay": 0.0, "warmup": 100, "label_smoothing": 0.2,
-              "batch_size": 64, "amp": False, "w_image": 1.0, "w_text": 1.0, "w_l2": 1.0, "we_freq": 100,
+              "batch_size": 64, "amp": False, "lr_per_task": ZSCL_LR,
+              "w_image": 1.0, "w_text": 1.0, "w_l2": 1.0, "we_freq": 100,
               "distill_T": 2.0, "ref_images": "", "ref_captions": "", "ref_batch_size": 64, "ref_count": 2000},
     profile_defaults={
         "micro": MICRO_FT | {"ref_batch_size": 32, "we_freq": 10},

@@ -136,3 +136,14 @@ def test_cli_run_prints_tables_and_path(out_dir, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "Transfer" in out and "zero-shot" in out and "seed0.json" in out
+
+
+def test_lr_per_task_overrides_the_learning_rate(out_dir):
+    """ZSCL's recipe trains Aircraft and MNIST at 5e-5: a per-task lr. Here lr 0 on digits leaves the model
+    unchanged by that task, while colours (lr 1e-3) moves it."""
+    run, res = _run("finetune", out_dir, extra=["lr=1e-3", "warmup=0", "lr_per_task={digits: 0.0}"])
+    assert res["matrix"][0] == res["zero_shot"]
+    assert res["matrix"][1] != res["matrix"][0]
+    ft = registry.get_method("finetune")
+    assert ft.defaults["lr_per_task"] == {"Aircraft": 5e-5, "MNIST": 5e-5}
+    assert ft.profile_defaults["micro"]["lr_per_task"] == {}
