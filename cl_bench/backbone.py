@@ -138,6 +138,3 @@ def save_open_clip_dir(model: nn.Module, model_cfg: dict, path: Path, context_le
         shutil.rmtree(path)
     tmp.rename(path)
 
-
-def count_trainable(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -95,21 +95,22 @@ def attach(model: nn.Module, *, rank: int, alpha: float, targets: Iterable[str] 
     for tower, _, i, mha in attention_modules(model, towers):
         if not mha._qkv_same_embed_dim:
             raise ValueError("LoRA needs fused in_proj_weight (q, k, v of equal width)")
-        d = mha.embed_dim
-        qkv = {_BLOCK[t]: LoRAAdapter(d, d, rank, alpha / rank) for t in targets if t in _BLOCK}
+        d, dev = mha.embed_dim, mha.in_proj_weight.device
+
+        def new(owner, d=d, dev=dev) -> LoRAAdapter:
+            a = LoRAAdapter(d, d, rank, alpha / rank).to(dev)
+            a._owner = owner
+            if init == "kaiming":
+                nn.init.kaiming_uniform_(a.A.data.T, a=math.sqrt(5))  # as nn.Linear(in -> r)
+            return a
+
+        qkv = {_BLOCK[t]: new((mha, "in_proj_weight", _BLOCK[t])) for t in targets if t in _BLOCK}
         if qkv:
             parametrize.register_parametrization(mha, "in_proj_weight", _Delta(qkv, 3), unsafe=True)
         if "o" in targets:
-            o = LoRAAdapter(d, d, rank, alpha / rank)
-            parametrize.register_parametrization(mha.out_proj, "weight", _Delta({0: o}, 1), unsafe=True)
-            o._owner = (mha.out_proj, "weight", 0)
-            qkv[3] = o
+            qkv[3] = new((mha.out_proj, "weight", 0))
+            parametrize.register_parametrization(mha.out_proj, "weight", _Delta({0: qkv[3]}, 1), unsafe=True)
         for b, a in qkv.items():
-            if b < 3:
-                a._owner = (mha, "in_proj_weight", b)
-            a.to(mha.in_proj_weight.device)
-            if init == "kaiming":
-                nn.init.kaiming_uniform_(a.A.data.T, a=math.sqrt(5))  # as nn.Linear(in -> r)
             adapters[f"{tower}.{i}.{'qkvo'[b]}"] = a
     return adapters
 
