@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="passed to every run")
     sw.add_argument("--leaderboard", default=None, metavar="FILE.md", help="write the leaderboard here")
+    sw.add_argument("--fresh", action="store_true",
+                    help="start every run again (default: keep finished runs, resume interrupted ones)")
 
     p = sub.add_parser("pretrain-tiny", help="pre-train and cache the tiny backbone (done automatically)")
     p.add_argument("--backbone", default="tiny", choices=["tiny", "tiny-test"])
@@ -221,7 +223,7 @@ def cmd_sweep(args, console: Console) -> int:
 
     extra = [x for item in args.overrides for x in ("--set", item)]
     done = sweep(scenario=args.scenario, methods=args.methods, seeds=args.seeds, out=args.out, device=args.device,
-                 jobs=args.jobs, extra=extra, log=console.print)
+                 jobs=args.jobs, extra=extra, fresh=args.fresh, log=console.print)
     failed = [(m, s) for m, s, code, _ in done if code != 0]
     if args.leaderboard:
         from .leaderboard import build_leaderboard, load_runs, to_markdown

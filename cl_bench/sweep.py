@@ -1,8 +1,12 @@
 """``cl-bench sweep``: every (method, seed) of a scenario as separate ``cl-bench run`` processes, a few at a
-time, then optionally the leaderboard. This is how the published leaderboards are regenerated."""
+time, then optionally the leaderboard. This is how the published leaderboards are regenerated.
+
+A sweep is resumable: each run is started with ``--resume``, so finished runs are kept and interrupted ones
+continue from their last finished task (``fresh=True`` starts every run again)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -20,29 +24,41 @@ def plan(methods: list[str], seeds: list[int]) -> list[tuple[str, int]]:
     return [(m, s) for m in names for s in seeds]
 
 
-def run_one(method: str, seed: int, scenario: str, out: str, device: str, extra: list[str], log_dir: Path) -> tuple:
-    cmd = [sys.executable, "-m", "cl_bench", "run", "--method", method, "--scenario", scenario, "--seed", str(seed),
-           "--out", out, "--device", device, "--quiet", *extra]
+def threads_per_job(jobs: int, cores: int | None = None) -> int:
+    """Split the cores between concurrent runs: two 2-thread runs on 2 cores are slower than one each."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, jobs))
+
+
+def run_command(method: str, seed: int, scenario: str, out: str, device: str, extra: list[str],
+                fresh: bool) -> list[str]:
+    return [sys.executable, "-m", "cl_bench", "run", "--method", method, "--scenario", scenario, "--seed", str(seed),
+            "--out", out, "--device", device, "--quiet", *([] if fresh else ["--resume"]), *extra]
+
+
+def run_one(cmd: list[str], log: Path, threads: int) -> tuple[int, float]:
+    env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     t0 = time.perf_counter()
-    log = log_dir / f"{scenario}_{method}_seed{seed}.log"
     with open(log, "w") as f:
-        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
-    return method, seed, code, time.perf_counter() - t0, log
+        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    return code, time.perf_counter() - t0
 
 
 def sweep(*, scenario: str, methods: list[str], seeds: list[int], out: str, device: str, jobs: int,
-          extra: list[str], log=print) -> list[tuple]:
+          extra: list[str], fresh: bool = False, log=print) -> list[tuple]:
     registry.get_scenario(scenario)
     grid = plan(methods, seeds)
     if not grid:
         raise UserError("nothing to run: give --methods and --seeds")
     log_dir = Path(out) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    threads = threads_per_job(jobs)
     done = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_one, m, s, scenario, out, device, extra, log_dir) for m, s in grid]
-        for fut in futures:
-            m, s, code, secs, path = fut.result()
+        futures = {(m, s): pool.submit(run_one, run_command(m, s, scenario, out, device, extra, fresh),
+                                       log_dir / f"{scenario}_{m}_seed{s}.log", threads) for m, s in grid}
+        for (m, s), fut in futures.items():
+            code, secs = fut.result()
+            path = log_dir / f"{scenario}_{m}_seed{s}.log"
             log(f"{'ok    ' if code == 0 else 'FAILED'} {m} seed {s} ({secs:.0f} s) log: {path}")
             done.append((m, s, code, secs))
     return done
