@@ -223,7 +223,8 @@ def cmd_sweep(args, console: Console) -> int:
 
     extra = [x for item in args.overrides for x in ("--set", item)]
     done = sweep(scenario=args.scenario, methods=args.methods, seeds=args.seeds, out=args.out, device=args.device,
-                 jobs=args.jobs, extra=extra, fresh=args.fresh, log=console.print)
+                 jobs=args.jobs, extra=extra, fresh=args.fresh,
+                 log=lambda msg: console.print(msg, soft_wrap=True, highlight=False))
     failed = [(m, s) for m, s, code, _ in done if code != 0]
     if args.leaderboard:
         from .leaderboard import build_leaderboard, load_runs, to_markdown

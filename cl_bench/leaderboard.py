@@ -136,6 +136,7 @@ class Provenance:
     params: dict  # the setting's config params (CIL: steps)
     cl_bench: list[str]  # distinct "version (commit ...)" of the runs
     packages: dict[str, list[str]]  # package -> distinct versions of the runs
+    devices: list[str]  # distinct devices the runs (and so the cost columns) were measured on
     switches: dict[str, dict]  # method -> its switches
     sources: list[reference.Source]  # sources of the reported rows shown
 
@@ -392,6 +393,7 @@ def _provenance(runs: list[dict], by_method: dict[str, list[dict]],
         params=_params_of(setting),
         cl_bench=distinct(f"{v.get('cl_bench')} (commit {v.get('git_commit')})" for v in versions),
         packages={p: distinct(v.get(p) for v in versions) for p in PACKAGES},
+        devices=distinct(r.get("device") for r in runs),
         switches={m: dict(rs[0].get("switches") or {}) for m, rs in by_method.items()},
         sources=[reference.SOURCES[tag] for tag in tags],
     )
@@ -489,6 +491,7 @@ def _provenance_lines(lb: Leaderboard) -> list[str]:
     lines = [
         f"cl-bench: {', '.join(p.cl_bench)}",
         f"packages: {packages}",
+        f"devices (cost columns): {', '.join(p.devices)}",
         f"backbone: {p.backbone}, pretrained tag {p.pretrained}, prompts {p.prompts}",
         f"scenario: {lb.scenario}, version {p.scenario_version}"
         + "".join(f", {k} {v}" for k, v in sorted(p.params.items())),
