@@ -471,6 +471,28 @@ COST_HEADER = ["Method", "n", "Trainable params (max)", "Peak memory MB (max)", 
 EXCLUDED_HEADER = ["Path", "Method", "Seed", "Status", "Tasks done"]
 
 
+def summary(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
+    """Our methods on one line each: every table's summary value (MTIL Transfer / Avg. / Last means, CIL
+    Avg. / Last), seeds and cost, ranked by the last of those values (Last), best first."""
+    cols = [(t, i, t.title if t.summary_columns == ["Mean"] else name)
+            for t in lb.tables for i, name in enumerate(t.summary_columns)]
+    ours = [{r.method: r for r in t.rows if r.kind == "ours"} for t in lb.tables]
+    costs = {c.method: c for c in lb.costs}
+    rank_t, rank_i, _ = cols[-1]
+
+    def score(method: str) -> float:
+        cell = ours[lb.tables.index(rank_t)][method].summaries[rank_i]
+        return cell.mean if cell is not None else float("-inf")
+
+    header = ["Method", *(name for _, _, name in cols), "n", "Trainable params", "Wall time per task s"]
+    rows = []
+    for m in sorted(costs, key=lambda m: (-score(m), m)):
+        cells = [format_cell(ours[lb.tables.index(t)][m].summaries[i]) for t, i, _ in cols]
+        c = costs[m]
+        rows.append([m, *cells, str(c.n), _int(c.trainable_params), _float(c.wall_time_per_task_s)])
+    return header, rows
+
+
 def _cost_cells(c: Cost) -> list[str]:
     return [c.method, str(c.n), _int(c.trainable_params), _float(c.peak_memory_mb),
             _float(c.wall_time_per_task_s)]
@@ -515,8 +537,9 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]
 
 
 def to_markdown(lb: Leaderboard) -> str:
-    """GitHub markdown: one section per metric table, then cost, not-included runs, notes, provenance."""
+    """GitHub markdown: a ranked summary, a section per metric table, cost, not-included runs, notes, provenance."""
     out = [f"# Leaderboard: {lb.scenario}", "", _describe(lb), "", LEGEND, ""]
+    out += ["## Summary (ranked by Last)", ""] + _md_table(*summary(lb)) + [""]
     for table in lb.tables:
         out += [f"## {table.title}", ""]
         out += _md_table(_table_header(table), (_table_cells(table, row) for row in table.rows))
@@ -575,7 +598,7 @@ def _blank(x) -> str:
 
 
 def to_rich(lb: Leaderboard) -> list:
-    """rich Tables: the metric tables, cost, and (if any) the runs not included."""
+    """rich Tables: the ranked summary, the metric tables, cost, and (if any) the runs not included."""
     from rich.table import Table as RichTable
     from rich.text import Text
 
@@ -587,7 +610,8 @@ def to_rich(lb: Leaderboard) -> list:
             t.add_row(*map(Text, r))  # Text, not markup: labels like "[ZSCL-nb]" are not styles
         return t
 
-    tables = [make(f"{lb.scenario}: {t.title}", _table_header(t),
+    tables = [make(f"{lb.scenario}: summary (ranked by Last)", *summary(lb))]
+    tables += [make(f"{lb.scenario}: {t.title}", _table_header(t),
                    [_table_cells(t, row) for row in t.rows]) for t in lb.tables]
     tables.append(make(f"{lb.scenario}: cost", COST_HEADER, map(_cost_cells, lb.costs)))
     if lb.excluded:

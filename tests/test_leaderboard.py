@@ -28,6 +28,7 @@ from cl_bench.leaderboard import (
     format_cell,
     load_runs,
     print_leaderboard,
+    summary,
     to_csv,
     to_markdown,
     to_rich,
@@ -295,6 +296,16 @@ def test_cil_reference_rows_follow_the_steps_setting():
     assert [r.summaries for r in reported] == [[Cell(83.72), Cell(76.20)]]
 
 
+def test_cil_summary_has_avg_and_last_and_ranks_by_last():
+    runs = _runs("cil")
+    second = copy.deepcopy(runs[0])
+    second["method"], second["metrics"]["last"] = "lora", runs[0]["metrics"]["last"] + 1.0
+    header, rows = summary(build_leaderboard([runs[0], second]))
+    assert header[:3] == ["Method", "Avg.", "Last"]
+    assert [r[0] for r in rows] == ["lora", "moe-adapters"]
+    assert rows[1][1:3] == ["95.5", "91.0"] and rows[0][2] == "92.0"
+
+
 def test_dataset_names_align_across_spellings():
     assert reference.dataset_key("Cars") == reference.dataset_key("StanfordCars")
     assert reference.dataset_key("Oxford-IIIT Pet") == reference.dataset_key("OxfordPet")
@@ -334,7 +345,7 @@ def test_csv_reported_rows_and_deltas():
 def test_rich_tables_render():
     lb = build_leaderboard(_runs("mtil"))
     tables = to_rich(lb)
-    assert len(tables) == 3 + 1  # Transfer, Avg., Last, cost
+    assert len(tables) == 1 + 3 + 1  # summary, Transfer, Avg., Last, cost
     console = Console(record=True, width=400)
     print_leaderboard(lb, console)
     text = console.export_text()
