@@ -264,6 +264,20 @@ def _excluded(run: dict) -> Excluded:
     return Excluded(_path(run), run["method"], run["seed"], run["status"], done, total)
 
 
+# Parameters that change where data lives or how fast evaluation runs, never what a run computes: seeds of one
+# method may differ in them. Every other parameter must be equal for seeds to be averaged.
+OPERATIONAL_PARAMS = frozenset({"data_root", "split_file_dir", "ref_images", "ref_captions", "cache_preprocessed",
+                                "eval_batch_size", "num_workers"})
+
+
+def _param_difference(a: dict, b: dict) -> str | None:
+    pa, pb = _params(a), _params(b)
+    for key in sorted((pa.keys() | pb.keys()) - OPERATIONAL_PARAMS):
+        if pa.get(key) != pb.get(key):
+            return f"{key} ({_short(pa.get(key))} vs {_short(pb.get(key))})"
+    return None
+
+
 def _check_comparable(runs: list[dict]) -> None:
     """Refuse, in one line naming both files, anything that would average incomparable numbers."""
     base, expected = runs[0], _setting(runs[0])
@@ -285,6 +299,10 @@ def _check_comparable(runs: list[dict]) -> None:
         if (other.get("switches") or {}) != (run.get("switches") or {}):
             raise UserError(f"{_path(other)} and {_path(run)} ({run['method']}) cannot be averaged: method "
                             f"switches differ ({other.get('switches') or {}} vs {run.get('switches') or {}})")
+        diff = _param_difference(other, run)
+        if diff:
+            raise UserError(f"{_path(other)} and {_path(run)} ({run['method']}) cannot be averaged: "
+                            f"hyper-parameter {diff} differs; re-run with the same options")
 
 
 def _metrics(run: dict) -> dict:

@@ -204,6 +204,16 @@ def test_different_switches_within_a_method_are_refused():
         build_leaderboard(runs)
 
 
+def test_different_hyper_parameters_within_a_method_are_refused():
+    runs = _runs("micro")
+    lora1 = next(r for r in runs if r["method"] == "lora" and r["seed"] == 1)
+    lora1["config"]["params"]["eval_batch_size"] = 7  # operational: still averaged
+    assert build_leaderboard(runs).costs
+    lora1["config"]["params"]["lr"] = 0.5
+    with pytest.raises(UserError, match=r"\(lora\) cannot be averaged: hyper-parameter lr \(.+ vs 0.5\) differs"):
+        build_leaderboard(runs)
+
+
 def test_several_scenarios_need_a_choice():
     runs = _runs("micro", "mtil")
     with pytest.raises(UserError, match=r"2 scenarios \(mtil, mtil-micro\); choose one with --scenario"):
