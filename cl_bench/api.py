@@ -51,6 +51,14 @@ class BuiltScenario:
             return self.tasks[j].name
         return f"cil-seen:{len(self.tasks) - 1 if after is None else after}"
 
+    def eval_parts(self, j: int, after: int | None) -> list[tuple[str, int]]:
+        """The evaluation class list as consecutive (training key, number of classes) blocks: MTIL task j
+        alone, CIL every seen step in class order. Per-task components (KeepLoRA+ heads) compose by it."""
+        if self.protocol == "mtil":
+            return [(self.tasks[j].name, len(self.tasks[j].eval_prompts))]
+        upto = len(self.tasks) - 1 if after is None else after
+        return [(t.name, len(t.eval_prompts)) for t in self.tasks[: upto + 1]]
+
     def eval_prompts(self, j: int, after: int | None) -> list[list[str]]:
         """Prompts of the classifier that evaluates task j after training task ``after`` (None: zero-shot)."""
         if self.protocol == "mtil":

@@ -48,14 +48,20 @@ class CLIPClassifier(nn.Module):
         self._groups: list[int] = []
         self._cache: torch.Tensor | None = None
         self.class_key: str = ""
+        self.class_parts: list[tuple[str, int]] = []
         self.logit_hooks: list = []  # callables (classifier, image_features, logits) -> logits
 
     # -- classes -------------------------------------------------------------------------------------
-    def set_prompts(self, prompts: list[list[str]], key: str = "") -> None:
+    def set_prompts(self, prompts: list[list[str]], key: str = "", parts: list[tuple[str, int]] | None = None) -> None:
+        """``key`` names the class set; ``parts`` splits it into consecutive (task key, classes) blocks
+        (default: one block, the whole set under ``key``)."""
         flat = [p for group in prompts for p in group]
         self._tokens = self.tokenizer(flat)
         self._groups = [len(g) for g in prompts]
         self.class_key = key
+        self.class_parts = list(parts) if parts is not None else [(key, len(prompts))]
+        if sum(n for _, n in self.class_parts) != len(prompts):
+            raise ValueError(f"class parts {self.class_parts} do not add up to {len(prompts)} classes")
         self.invalidate()
 
     def invalidate(self) -> None:

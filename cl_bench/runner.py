@@ -119,7 +119,8 @@ class Run:
         row: list[float | None] = [None] * T
         bar = self.progress.add_task("evaluate", total=T) if self.progress else None
         for j in self.built.evaluated(after):
-            self.classifier.set_prompts(self.built.eval_prompts(j, after), key=self.built.eval_key(j, after))
+            self.classifier.set_prompts(self.built.eval_prompts(j, after), key=self.built.eval_key(j, after),
+                                        parts=self.built.eval_parts(j, after))
             self.strategy.eval(self.bench.test_stream[j])
             row[j] = self.counter.accuracy
             if bar is not None:

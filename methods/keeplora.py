@@ -151,14 +151,17 @@ class KeepLoRAPlugin(MethodPlugin):
         self.head = nn.Parameter(means)
 
     def _head_logits(self, clf, img_feats, logits):
-        key = clf.class_key
-        if self.head is not None and key == self.current_key:
-            W = self.head
-        elif key in self.heads:
-            W = self.heads[key].to(img_feats.device)
-        else:
+        """Adds each class block's head (A.11). A CIL classifier spans several steps: their heads are stacked
+        in class order, and blocks without a head (tasks not trained yet) add nothing."""
+        blocks, any_head = [], False
+        for key, n in clf.class_parts:
+            W = self.head if self.head is not None and key == self.current_key else self.heads.get(key)
+            any_head |= W is not None
+            blocks.append(F.normalize(W.to(img_feats.device), dim=-1) if W is not None
+                          else img_feats.new_zeros(n, img_feats.shape[1], dtype=torch.float32))
+        if not any_head:
             return logits
-        return logits + self.p["head_scale"] * img_feats.float() @ F.normalize(W, dim=-1).T.to(img_feats.device)
+        return logits + self.p["head_scale"] * img_feats.float() @ torch.cat(blocks).T
 
     # -- Avalanche callbacks --------------------------------------------------------------------------------
     def before_training_exp(self, strategy, **kw):

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 from helpers import TINY_RUN
 
@@ -13,10 +14,11 @@ from cl_bench.runner import Run
 FAST = ["epochs=1", "rank=2", "batch_size=16"]
 
 
-def _run(tmp_path, method="keeplora", extra=()):
-    cfg = make_config(method=registry.get_method(method), scenario=registry.get_scenario("mtil-micro"),
+def _run(tmp_path, method="keeplora", extra=(), scenario="mtil-micro"):
+    sets = TINY_RUN if scenario == "mtil-micro" else ["steps=3", "train_per_class=6", "test_per_class=4"]
+    cfg = make_config(method=registry.get_method(method), scenario=registry.get_scenario(scenario),
                       backbone="tiny-test", pretrained=None, seed=0, device="cpu", out=str(tmp_path),
-                      overrides=parse_set([*TINY_RUN, *FAST, *extra]))
+                      overrides=parse_set([*sets, *FAST, *extra]))
     run = Run(cfg, log=lambda *a: None)
     run.setup()
     return run
@@ -172,3 +174,26 @@ def test_keeplora_plus_runs_with_heads(tmp_path):
     skipped = res["per_task"][0]["extra"]["skipped_modules"]
     n_adapters = 4 * len(list(attention_modules(run.classifier.clip))) - len(skipped)
     assert res["per_task"][0]["trainable_params"] == n_adapters * 2 * 32 + 10 * 32
+
+
+def test_keeplora_plus_heads_compose_over_a_class_incremental_classifier(tmp_path):
+    """CIL evaluates one classifier over every seen step: each step's head scores its own classes, stacked
+    in class order; steps not trained yet add nothing (they have no head)."""
+    run = _run(tmp_path, method="keeplora-plus", scenario="cil-micro")
+    run.execute(stop_after=2)
+    clf, built, heads = run.classifier, run.built, run.plugin.heads
+    assert set(heads) == {"step0", "step1"} and all(h.shape[0] == 10 for h in heads.values())
+    x = torch.stack([built.tasks[0].test[i][0] for i in range(8)])
+    for after, parts in ((1, ["step0", "step1"]), (2, ["step0", "step1", None])):
+        clf.set_prompts(built.eval_prompts(0, after), key=built.eval_key(0, after), parts=built.eval_parts(0, after))
+        with torch.no_grad():
+            with_heads = clf(x)
+            clf.logit_hooks.remove(run.plugin._head_logits)
+            plain = clf(x)
+            clf.logit_hooks.append(run.plugin._head_logits)
+            z = clf.image_features(x)
+        W = torch.cat([F.normalize(heads[k], dim=-1) if k else torch.zeros(10, z.shape[1]) for k in parts])
+        assert with_heads.shape == (8, 10 * len(parts))
+        torch.testing.assert_close(with_heads - plain, 30.0 * z.float() @ W.T, atol=1e-4, rtol=1e-4)
+    # the joint classifier of a CIL evaluation must not lose the heads: step 0 is scored by its own head
+    assert (with_heads - plain)[:, :10].abs().max() > 1.0
