@@ -61,6 +61,7 @@ METHOD = Method(
               "batch_size": 64, "amp": False, "lr_per_task": ZSCL_LR, "w_image": 1.0, "w_text": 1.0,
               "distill_T": 2.0},
     profile_defaults={"micro": MICRO_FT,
-                      "cil": {"w_image": 5.0, "w_text": 5.0}},
+                      "cil": {"w_image": 5.0, "w_text": 5.0},
+                      "cil-micro": {"w_image": 5.0, "w_text": 5.0}},  # CIL loss weights, micro budget
     plugins=lambda ctx: [LwFPlugin(ctx)],
 )

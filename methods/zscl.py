@@ -138,6 +138,8 @@ METHOD = Method(
               "distill_T": 2.0, "ref_images": "", "ref_captions": "", "ref_batch_size": 64, "ref_count": 2000},
     profile_defaults={
         "micro": MICRO_FT | {"ref_batch_size": 32, "we_freq": 10},
+        # cil-micro keeps the micro training budget but the CIL loss recipe (B.4).
+        "cil-micro": {"w_image": 5.0, "w_text": 5.0, "w_l2": 0.0},
         # The CIL recipe (B.4): weights 5/5, no L2, WE every 10 steps, one epoch.
         "cil": {"iterations": 0, "epochs": 1, "w_image": 5.0, "w_text": 5.0, "w_l2": 0.0, "we_freq": 10,
                 "lr": 7.1e-6, "warmup": 30},

@@ -72,3 +72,13 @@ def test_resolve_params_direct():
     s, m = registry.get_scenario("cil-micro"), registry.get_method("finetune")
     p = resolve_params(s, m, {}, {"steps": 3})
     assert p["steps"] == 3 and p["iterations"] == m.profile_defaults["micro"]["iterations"]
+
+
+def test_cil_micro_uses_the_cil_loss_recipe_of_distillation_methods():
+    mtil, cil = registry.get_scenario("mtil-micro"), registry.get_scenario("cil-micro")
+    zscl, lwf = registry.get_method("zscl"), registry.get_method("lwf")
+    p_mtil, p_cil = resolve_params(mtil, zscl, {}, {}), resolve_params(cil, zscl, {}, {})
+    assert (p_mtil["w_image"], p_mtil["w_text"], p_mtil["w_l2"]) == (1.0, 1.0, 1.0)
+    assert (p_cil["w_image"], p_cil["w_text"], p_cil["w_l2"]) == (5.0, 5.0, 0.0)
+    assert p_cil["iterations"] == p_mtil["iterations"]  # same micro budget
+    assert resolve_params(cil, lwf, {}, {})["w_image"] == 5.0 and resolve_params(mtil, lwf, {}, {})["w_text"] == 1.0
