@@ -1,0 +1,21 @@
+"""The published leaderboards are exactly what ``cl-bench leaderboard`` makes from the committed results
+files, and they cover every built-in method with three finished seeds."""
+
+from pathlib import Path
+
+import pytest
+
+from cl_bench import registry
+from cl_bench.leaderboard import build_leaderboard, load_runs, to_markdown
+
+ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
+
+
+@pytest.mark.parametrize("scenario", ["mtil-micro", "cil-micro"])
+def test_published_leaderboard_is_regenerated_from_committed_runs(scenario, monkeypatch):
+    monkeypatch.chdir(ROOT.parent)  # paths in the tables are relative to the repository root
+    lb = build_leaderboard(load_runs([Path("leaderboards/runs") / scenario]), scenario=scenario)
+    assert to_markdown(lb) == (ROOT / f"{scenario}.md").read_text(), "regenerate it: see leaderboards/README.md"
+    built_in = {name for name, (_, source) in registry.methods().items() if source == "built-in"}
+    assert {c.method for c in lb.costs} == built_in
+    assert all(c.n == 3 for c in lb.costs) and not lb.excluded
