@@ -46,11 +46,17 @@ def versions() -> dict:
             "avalanche": getattr(avalanche, "__version__", "0.6.0")}
 
 
-def git_commit() -> str | None:
+def git_commit(where: Path = Path(__file__).parent) -> str | None:
+    """Short commit of the code that runs, with "-dirty" when tracked files differ from it (the results
+    then come from code that no commit holds)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=where, timeout=5).stdout.strip()
+
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=5)
-        return out.stdout.strip() or None
+        commit = git("rev-parse", "--short", "HEAD")
+        if not commit:
+            return None
+        return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
         return None
 

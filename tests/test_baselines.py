@@ -45,7 +45,7 @@ def test_olora_penalty_zero_first_task_and_hand_value():
     assert float(orthogonality_penalty({}, {"m": a})) == 0.0
     old = torch.tensor([[1.0], [1.0], [0.0]])  # one old rank-1 A (in x r_old)
     # old^T A = [1*1 + 1*0 + 0*1, 1*0 + 1*2 + 0*(-1)] = [1, 2] -> L1 = 3
-    assert float(orthogonality_penalty({"m": old}, {"m": a})) == pytest.approx(3.0)
+    assert float(orthogonality_penalty({"m": old}, {"m": a}).detach()) == pytest.approx(3.0)
 
 
 def test_olora_keeps_old_A_across_tasks(tmp_path):

@@ -147,3 +147,25 @@ def test_lr_per_task_overrides_the_learning_rate(out_dir):
     ft = registry.get_method("finetune")
     assert ft.defaults["lr_per_task"] == {"Aircraft": 5e-5, "MNIST": 5e-5}
     assert ft.profile_defaults["micro"]["lr_per_task"] == {}
+
+
+def test_git_commit_marks_uncommitted_changes(tmp_path):
+    import subprocess
+
+    from cl_bench.runner import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    assert git_commit(tmp_path) is None  # not a repository
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "code.py")
+    git("commit", "-qm", "one")
+    clean = git_commit(tmp_path)
+    assert clean and not clean.endswith("-dirty")
+    (tmp_path / "notes.txt").write_text("untracked files do not count\n")
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == clean + "-dirty"
