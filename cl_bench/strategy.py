@@ -118,7 +118,7 @@ class CLStrategy(SupervisedTemplate):
         super()._after_training_iteration(**kw)
         self._steps_done += 1
         if self._bar is not None:
-            self.progress.update(self._bar, advance=1, description=f"train loss {float(self.loss):.3f}")
+            self.progress.update(self._bar, advance=1, description=f"train loss {float(self.loss.detach()):.3f}")
         if self._steps_done >= self._total_steps:
             self.stop_training()
 

@@ -109,7 +109,7 @@ class LossLog(SupervisedPlugin):
         self.losses = []
 
     def after_training_iteration(self, strategy, **kw):
-        self.losses.append(float(strategy.loss))
+        self.losses.append(float(strategy.loss.detach()))
 
 
 def test_finetune_loss_falls_and_it_forgets(tmp_path):
