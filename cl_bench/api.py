@@ -44,27 +44,28 @@ class BuiltScenario:
     protocol: str  # "mtil" (task-aware) or "cil" (joint classifier over the classes seen so far)
     info: dict = field(default_factory=dict)  # recorded in results (e.g. order, prompts convention)
 
+    def _eval_tasks(self, j: int, after: int | None) -> list[Task]:
+        """Whose classes make up the classifier that evaluates task j after training task ``after`` (None:
+        zero-shot): MTIL task j alone, CIL every seen step in class order."""
+        if self.protocol == "mtil":
+            return [self.tasks[j]]
+        return self.tasks[: (len(self.tasks) - 1 if after is None else after) + 1]
+
     def eval_key(self, j: int, after: int | None) -> str:
         """Identifies the evaluation class set: MTIL task j's own classes (same key as its training), or the
         CIL union of the classes seen after a step."""
         if self.protocol == "mtil":
             return self.tasks[j].name
-        return f"cil-seen:{len(self.tasks) - 1 if after is None else after}"
+        return f"cil-seen:{len(self._eval_tasks(j, after)) - 1}"
 
     def eval_parts(self, j: int, after: int | None) -> list[tuple[str, int]]:
-        """The evaluation class list as consecutive (training key, number of classes) blocks: MTIL task j
-        alone, CIL every seen step in class order. Per-task components (KeepLoRA+ heads) compose by it."""
-        if self.protocol == "mtil":
-            return [(self.tasks[j].name, len(self.tasks[j].eval_prompts))]
-        upto = len(self.tasks) - 1 if after is None else after
-        return [(t.name, len(t.eval_prompts)) for t in self.tasks[: upto + 1]]
+        """The evaluation class list as consecutive (training key, number of classes) blocks. Per-task
+        components (KeepLoRA+ heads) compose by it."""
+        return [(t.name, len(t.eval_prompts)) for t in self._eval_tasks(j, after)]
 
     def eval_prompts(self, j: int, after: int | None) -> list[list[str]]:
         """Prompts of the classifier that evaluates task j after training task ``after`` (None: zero-shot)."""
-        if self.protocol == "mtil":
-            return self.tasks[j].eval_prompts
-        upto = len(self.tasks) - 1 if after is None else after
-        return [p for t in self.tasks[: upto + 1] for p in t.eval_prompts]
+        return [p for t in self._eval_tasks(j, after) for p in t.eval_prompts]
 
     def evaluated(self, after: int | None) -> list[int]:
         """Which tasks are evaluated after a task (CIL: only the seen ones)."""

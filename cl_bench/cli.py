@@ -144,8 +144,15 @@ def cmd_pretrain(args, console: Console) -> int:
     return 0
 
 
-def cmd_leaderboard(args, console: Console) -> int:
+def _write(path: str, text: str, console: Console) -> None:
     from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+    console.print(f"wrote {path}")
+
+
+def cmd_leaderboard(args, console: Console) -> int:
 
     from .leaderboard import build_leaderboard, load_runs, print_leaderboard, to_csv, to_markdown
 
@@ -154,9 +161,7 @@ def cmd_leaderboard(args, console: Console) -> int:
     if args.show:
         print_leaderboard(lb, console)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
-        console.print(f"wrote {args.out}")
+        _write(args.out, text, console)
     elif not args.show:
         print(text, end="")
     return 0
@@ -230,9 +235,7 @@ def cmd_sweep(args, console: Console) -> int:
         from .leaderboard import build_leaderboard, load_runs, to_markdown
 
         lb = build_leaderboard(load_runs([Path(args.out) / args.scenario]), scenario=args.scenario)
-        Path(args.leaderboard).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.leaderboard).write_text(to_markdown(lb))
-        console.print(f"wrote {args.leaderboard}")
+        _write(args.leaderboard, to_markdown(lb), console)
     if failed:
         console.print(f"[red]{len(failed)} run(s) failed:[/red] {failed}")
         return 1

@@ -492,22 +492,22 @@ EXCLUDED_HEADER = ["Path", "Method", "Seed", "Status", "Tasks done"]
 def summary(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
     """Our methods on one line each: every table's summary value (MTIL Transfer / Avg. / Last means, CIL
     Avg. / Last), seeds and cost, ranked by the last of those values (Last), best first."""
-    cols = [(t, i, t.title if t.summary_columns == ["Mean"] else name)
+    # (our rows of a table by method, position among its summary values, column name)
+    cols = [({r.method: r for r in t.rows if r.kind == "ours"}, i, t.title if t.summary_columns == ["Mean"] else name)
             for t in lb.tables for i, name in enumerate(t.summary_columns)]
-    ours = [{r.method: r for r in t.rows if r.kind == "ours"} for t in lb.tables]
     costs = {c.method: c for c in lb.costs}
-    rank_t, rank_i, _ = cols[-1]
+    rank_rows, rank_i, _ = cols[-1]
 
     def score(method: str) -> float:
-        cell = ours[lb.tables.index(rank_t)][method].summaries[rank_i]
+        cell = rank_rows[method].summaries[rank_i]
         return cell.mean if cell is not None else float("-inf")
 
     header = ["Method", *(name for _, _, name in cols), "n", "Trainable params", "Wall time per task s"]
     rows = []
     for m in sorted(costs, key=lambda m: (-score(m), m)):
-        cells = [format_cell(ours[lb.tables.index(t)][m].summaries[i]) for t, i, _ in cols]
         c = costs[m]
-        rows.append([m, *cells, str(c.n), _int(c.trainable_params), _float(c.wall_time_per_task_s)])
+        rows.append([m, *(format_cell(rows_[m].summaries[i]) for rows_, i, _ in cols), str(c.n),
+                     _int(c.trainable_params), _float(c.wall_time_per_task_s)])
     return header, rows
 
 

@@ -54,11 +54,11 @@ def sweep(*, scenario: str, methods: list[str], seeds: list[int], out: str, devi
     threads = threads_per_job(jobs)
     done = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {(m, s): pool.submit(run_one, run_command(m, s, scenario, out, device, extra, fresh),
-                                       log_dir / f"{scenario}_{m}_seed{s}.log", threads) for m, s in grid}
+        logs = {(m, s): log_dir / f"{scenario}_{m}_seed{s}.log" for m, s in grid}
+        futures = {(m, s): pool.submit(run_one, run_command(m, s, scenario, out, device, extra, fresh), path, threads)
+                   for (m, s), path in logs.items()}
         for (m, s), fut in futures.items():
             code, secs = fut.result()
-            path = log_dir / f"{scenario}_{m}_seed{s}.log"
-            log(f"{'ok    ' if code == 0 else 'FAILED'} {m} seed {s} ({secs:.0f} s) log: {path}")
+            log(f"{'ok    ' if code == 0 else 'FAILED'} {m} seed {s} ({secs:.0f} s) log: {logs[m, s]}")
             done.append((m, s, code, secs))
     return done
