@@ -52,11 +52,19 @@ def _check_domains(names) -> list[str]:
     return names
 
 
+def _split(params) -> str:
+    split = params["eval_split"]
+    if split not in world.EVAL_SPLITS:
+        raise UserError(f"eval_split={split!r}: use test (the default) or val (held-out images for tuning)")
+    return split
+
+
 def build_mtil(params, backbone, seed) -> BuiltScenario:
     tasks = []
     for name in _check_domains(params["tasks"]):
         d = world.DOMAINS[name]
-        (xtr, ytr), (xte, yte) = world.domain_split(name, params["train_per_class"], params["test_per_class"], 0)
+        (xtr, ytr), (xte, yte) = world.domain_split(name, params["train_per_class"], params["test_per_class"], 0,
+                                                    _split(params))
         prompts = class_prompts(d.classnames, [d.template])
         tasks.append(Task(name, make_dataset(xtr, ytr, backbone), make_dataset(xte, yte, backbone),
                           prompts, prompts))
@@ -82,7 +90,7 @@ def build_cil(params, backbone, seed) -> BuiltScenario:
     data = {}
     for fam in ("shapes", "digits", "glyphs"):
         (xtr, ytr), _ = world.domain_split(fam, ntr, 1, 0)
-        _, (xte, yte) = world.domain_split(fam, 1, nte, 0)
+        _, (xte, yte) = world.domain_split(fam, 1, nte, 0, _split(params))
         data[fam] = (xtr, ytr, xte, yte)
     inc = len(order) // steps
     tasks = []
@@ -106,18 +114,18 @@ def build_cil(params, backbone, seed) -> BuiltScenario:
 
 MTIL_MICRO = Scenario(
     name="mtil-micro",
-    description="6 procedurally generated domains (digits, textures, glyphs, shapes, outlines, colours), "
+    description="6 procedurally generated domains (printed digits, textures, glyphs, shapes, outlines, colours), "
                 "task-incremental like MTIL; CPU-sized, no downloads",
-    protocol="mtil", version=f"mtil-micro-1/{world.WORLD_VERSION}", profile="micro",
-    defaults={"tasks": MTIL_ORDER, "train_per_class": 60, "test_per_class": 40},
+    protocol="mtil", version=f"mtil-micro-2/{world.WORLD_VERSION}", profile="micro",
+    defaults={"tasks": MTIL_ORDER, "train_per_class": 200, "test_per_class": 40, "eval_split": "test"},
     build=build_mtil, default_backbone="tiny", default_pretrained=None,
 )
 
 CIL_MICRO = Scenario(
     name="cil-micro",
-    description="30 classes (shapes, real 8x8 digits, made-up glyphs) in 5 class-incremental steps, "
+    description="30 classes (shapes, printed digits, made-up glyphs) in 5 class-incremental steps, "
                 "joint classifier over the classes seen so far; CPU-sized, no downloads",
-    protocol="cil", version=f"cil-micro-1/{world.WORLD_VERSION}", profile="micro",
-    defaults={"steps": 5, "train_per_class": 60, "test_per_class": 40},
+    protocol="cil", version=f"cil-micro-2/{world.WORLD_VERSION}", profile="micro",
+    defaults={"steps": 5, "train_per_class": 200, "test_per_class": 40, "eval_split": "test"},
     build=build_cil, default_backbone="tiny", default_pretrained=None,
 )

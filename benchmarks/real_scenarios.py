@@ -34,6 +34,7 @@ import os
 import re
 import shutil
 import sys
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,7 @@ DATA_ENV = "CL_BENCH_DATA"
 PROMPT_CONVENTIONS = ("single", "ensemble")
 TRAIN_TRANSFORMS = ("test", "rrc")
 CIL_TEMPLATE = "a bad photo of a {}."  # ZSCL cil/ and MoE-Adapters CIL configs (METHODS.md B.4, C.4)
-CACHE_FORMAT = "cl-bench-preprocessed/1"
+CACHE_FORMAT = "cl-bench-preprocessed/2"  # 2: a .sum checksum file beside each array
 # Version of the data layer shared by the five scenarios: part of each scenario's version and of the cache
 # key (not the scenario name, so mtil, mtil-order2 and mtil-fewshot share their cached images).
 DATA_VERSION = "1"
@@ -209,12 +210,35 @@ def cache_path(dataset: ImageFileDataset, tag: str, version: str, pipeline: Pipe
     return preprocessed_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', tag)}-{key}.npy"
 
 
+def _checksum(path: Path) -> str:
+    """CRC-32 of the whole file (zlib runs at GB/s, so a check at every open stays cheap next to decoding)."""
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            crc = zlib.crc32(chunk, crc)
+    return f"crc32:{crc:08x}"
+
+
+def _sum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sum")
+
+
 def _valid(path: Path, shape: tuple[int, ...]) -> bool:
+    """The cached file exists, has the expected shape, and its content matches the checksum written with it
+    (a damaged file is reported and rebuilt, never used)."""
+    if not path.is_file():
+        return False
     try:
         array = np.load(path, mmap_mode="r")
+        ok = array.shape == shape and array.dtype == np.uint8
+        del array
+        ok = ok and _sum_path(path).read_text().strip() == _checksum(path)
     except (OSError, ValueError):
-        return False
-    return array.shape == shape and array.dtype == np.uint8
+        ok = False
+    if not ok:
+        print(f"warning: preprocessed cache {path} is damaged or incomplete (shape or checksum mismatch); "
+              "rebuilding it", file=sys.stderr)
+    return ok
 
 
 def _fill(dataset: ImageFileDataset, pipeline: Pipeline, path: Path, num_workers: int, tag: str) -> bool:
@@ -249,9 +273,12 @@ def _fill(dataset: ImageFileDataset, pipeline: Pipeline, path: Path, num_workers
             i += len(batch)
         out.flush()
         del out
+        _sum_path(tmp).write_text(_checksum(tmp) + "\n")
+        os.replace(_sum_path(tmp), _sum_path(path))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        _sum_path(tmp).unlink(missing_ok=True)
     return True
 
 

@@ -25,6 +25,11 @@ RUN_DEFAULTS: dict[str, Any] = {
     "num_workers": 0,
 }
 
+# The one training budget of every method on the embedded (micro) profile: the same number of steps of the
+# same batch size per task, so methods differ only in what they do with them (docs/micro-world.md). Methods
+# add their own tuned learning rate.
+MICRO_BUDGET: dict[str, Any] = {"iterations": 150, "epochs": 1, "batch_size": 64}
+
 
 @dataclass
 class Task:

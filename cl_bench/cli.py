@@ -6,12 +6,14 @@ import argparse
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from .errors import UserError
 
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cl-bench", description="Continual-learning benchmark for CLIP models.")
+    ap.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     sub = ap.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="train a method on a scenario, evaluating after every task")
@@ -49,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     dc.add_argument("--scenario", required=True, help="scenario name, e.g. mtil or cil-cifar100")
     dc.add_argument("--data-root", default=None, metavar="DIR", help="folder holding the datasets "
                     "(default: $CL_BENCH_DATA)")
+    dc.add_argument("--deep", action="store_true", help="also decode every image to find unreadable files")
 
     sw = sub.add_parser("sweep", help="run every (method, seed) of a scenario, then optionally the leaderboard")
     sw.add_argument("--scenario", required=True)
@@ -56,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     sw.add_argument("--out", default="results")
     sw.add_argument("--device", default="auto")
+    sw.add_argument("--backbone", default=None, help="passed to every run (default: the scenario's)")
     sw.add_argument("--jobs", type=int, default=1, help="runs at once (separate processes)")
     sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="passed to every run")
@@ -86,6 +90,7 @@ def cmd_run(args, console: Console) -> int:
     cfg = make_config(method=method, scenario=scenario, backbone=args.backbone, pretrained=args.pretrained,
                       seed=args.seed, device=args.device, out=args.out, config_file=args.config,
                       overrides=overrides)
+    check_writable(args.out)
     progress = make_progress(console, args.quiet)
     run = Run(cfg, progress=progress, log=console.print)
     try:
@@ -101,6 +106,23 @@ def cmd_run(args, console: Console) -> int:
     print_results(console, res)
     console.print(f"results: {run.path}")
     return 0
+
+
+def check_writable(out: str) -> None:
+    """Refuse an unusable --out before anything trains."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the results (e.g. --out results)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise UserError(f"--out {out} is not writable ({e.strerror or type(e).__name__}); give a folder you can "
+                        "write to") from None
 
 
 def cmd_list(args, console: Console) -> int:
@@ -184,7 +206,7 @@ def cmd_data(args, console: Console) -> int:
         raise UserError(f"scenario {scenario.name} reads no data from disk; nothing to check (try mtil, "
                         "mtil-order2, mtil-fewshot, cil-cifar100 or cil-tinyimagenet)")
     root = resolve_data_root(args.data_root)
-    rows = check_data(datasets, root)
+    rows = check_data(datasets, root, deep=args.deep)
     style = {"found": "green", "missing": "red", "wrong layout": "red"}
     t = Table(title=escape(f"{scenario.name}: datasets under {root}"), title_justify="left",
               caption="train, test: samples found / expected", caption_justify="left")
@@ -224,12 +246,18 @@ def cmd_data(args, console: Console) -> int:
 def cmd_sweep(args, console: Console) -> int:
     from pathlib import Path
 
-    from .sweep import sweep
+    from .sweep import SweepInterrupted, sweep
 
     extra = [x for item in args.overrides for x in ("--set", item)]
-    done = sweep(scenario=args.scenario, methods=args.methods, seeds=args.seeds, out=args.out, device=args.device,
-                 jobs=args.jobs, extra=extra, fresh=args.fresh,
-                 log=lambda msg: console.print(msg, soft_wrap=True, highlight=False))
+    extra += ["--backbone", args.backbone] if args.backbone else []
+    try:
+        done = sweep(scenario=args.scenario, methods=args.methods, seeds=args.seeds, out=args.out,
+                     device=args.device, jobs=args.jobs, extra=extra, fresh=args.fresh,
+                     log=lambda msg: console.print(msg, soft_wrap=True, highlight=False))
+    except SweepInterrupted as e:
+        console.print(f"sweep interrupted: {e}; no queued run was started. Re-run the same command to resume.",
+                      soft_wrap=True, highlight=False)
+        return 130
     failed = [(m, s) for m, s, code, _ in done if code != 0]
     if args.leaderboard:
         from .leaderboard import build_leaderboard, load_runs, to_markdown
@@ -249,11 +277,22 @@ COMMANDS = {"sweep": cmd_sweep, "run": cmd_run, "list": cmd_list, "show": cmd_sh
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
+    err = Console(stderr=True)
     try:
         return COMMANDS[args.command](args, console)
     except UserError as e:
-        Console(stderr=True).print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True, highlight=False)
         return 2
+    except KeyboardInterrupt:
+        err.print("interrupted", highlight=False)
+        return 130
+    except Exception as e:  # a bug or an unforeseen condition: one line (a run's results are marked failed)
+        if args.debug:
+            raise
+        msg = " ".join(str(e).split())[:500] or "(no message)"
+        err.print(f"[red]error:[/red] {escape(type(e).__name__)}: {escape(msg)} (re-run with --debug for the "
+                  "traceback)", soft_wrap=True, highlight=False)
+        return 1
 
 
 if __name__ == "__main__":

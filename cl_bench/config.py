@@ -5,6 +5,7 @@ method defaults < method defaults for the scenario's profile < method defaults f
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -72,7 +73,9 @@ def read_config_file(path: str | None) -> dict[str, Any]:
     if not p.is_file():
         raise UserError(f"config file not found: {p}")
     try:
-        data = _numbers(yaml.safe_load(p.read_text()) or {})
+        data = _numbers(yaml.safe_load(p.read_text(encoding="utf-8")) or {})
+    except UnicodeDecodeError:
+        raise UserError(f"config file {p} is not UTF-8 text; save it as UTF-8 YAML") from None
     except yaml.YAMLError as e:
         raise UserError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):
@@ -108,6 +111,49 @@ def _coerce(key: str, default: Any, value: Any) -> Any:
                     f"like the default {default!r}")
 
 
+def _int_at_least(lo: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _number(lo: float, hi: float = math.inf, *, lo_open: bool = False, hi_open: bool = False):
+    def ok(v) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        return (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    return ok
+
+
+_POS_INT, _NONNEG_INT = ("a positive integer", _int_at_least(1)), ("an integer >= 0", _int_at_least(0))
+_POS = ("a finite number > 0", _number(0, lo_open=True))
+_NONNEG = ("a finite number >= 0", _number(0))
+_UNIT = ("a number in [0, 1]", _number(0, 1))
+# The valid range of each known hyper-parameter, checked after all layers are merged: a bad value is refused
+# before anything runs, naming the key, the value and the range. Keys not listed are checked by type only.
+RULES: dict[str, tuple[str, Any]] = {
+    "batch_size": _POS_INT, "eval_batch_size": _POS_INT, "iterations": _NONNEG_INT, "warmup": _NONNEG_INT,
+    "num_workers": _NONNEG_INT, "rank": _POS_INT, "train_per_class": _POS_INT, "test_per_class": _POS_INT,
+    "steps": _POS_INT, "ref_batch_size": _POS_INT, "ref_count": _POS_INT, "we_freq": _NONNEG_INT,
+    "shots": _POS_INT, "svd_oversample": _POS_INT, "svd_niter": _NONNEG_INT,
+    "lr": _POS, "alpha": _POS, "distill_T": _POS, "head_scale": _POS, "saturation_eps": _POS,
+    "weight_decay": _NONNEG, "w_image": _NONNEG, "w_text": _NONNEG, "w_l2": _NONNEG,
+    "lambda1": _NONNEG, "lambda2": _NONNEG,
+    "label_smoothing": ("a number in [0, 1)", _number(0, 1, hi_open=True)),
+    "wise_alpha": _UNIT, "lambda_b": _UNIT, "lambda_e": _UNIT, "v_weight_threshold": _UNIT,
+    "t_weight_threshold": _UNIT, "v_feature_threshold": _UNIT, "t_feature_threshold": _UNIT,
+    "epochs": ("a positive integer, or a list of one positive integer per task",
+               lambda v: _int_at_least(1)(v) or (isinstance(v, list) and bool(v) and all(map(_int_at_least(1), v)))),
+    "lr_per_task": ("a mapping of task name to a finite learning rate >= 0",
+                    lambda v: isinstance(v, dict) and all(_number(0)(x) for x in v.values())),
+}
+SEED_RANGE = (0, 2**32)
+
+
+def validate_params(params: Mapping[str, Any]) -> None:
+    for key, (what, ok) in RULES.items():
+        if key in params and not ok(params[key]):
+            raise UserError(f"{key}={params[key]!r} is out of range: {key} must be {what} (--set {key}=...)")
+
+
 def resolve_params(scenario: Scenario, method: Method, file_values: Mapping[str, Any],
                    overrides: Mapping[str, Any]) -> dict[str, Any]:
     base: dict[str, Any] = {}
@@ -122,12 +168,15 @@ def resolve_params(scenario: Scenario, method: Method, file_values: Mapping[str,
                             f"{scenario.name}; valid keys: {', '.join(sorted(base))}")
         for k, v in layer.items():
             base[k] = _coerce(k, base[k], v)
+    validate_params(base)
     return base
 
 
 def make_config(*, method: Method, scenario: Scenario, backbone: str | None, pretrained: str | None,
                 seed: int, device: str, out: str, config_file: str | None = None,
                 overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_RANGE[0] <= seed < SEED_RANGE[1]:
+        raise UserError(f"seed {seed!r} is out of range: use an integer in [0, 2**32)")
     file_values = read_config_file(config_file)
     # A config file may also carry the run-level options; command-line flags win where given.
     backbone = backbone or file_values.pop("backbone", None) or scenario.default_backbone

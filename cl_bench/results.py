@@ -113,7 +113,40 @@ def load_results(path: str | os.PathLike) -> dict:
         raise UserError(f"{path} is missing keys {missing}; it is not a complete cl-bench results file")
     if res["status"] not in STATUSES:
         raise UserError(f"{path} has unknown status {res['status']!r}")
-    T = len(res["tasks"])
-    if len(res["matrix"]) > T or any(len(row) != T for row in res["matrix"]):
-        raise UserError(f"{path}: accuracy matrix does not match its {T} tasks")
+    problem = schema_problem(res)
+    if problem:
+        raise UserError(f"{path}: {problem}; it is not a valid cl-bench results file (re-run it or delete it)")
     return res
+
+
+def _accuracy(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 100)
+
+
+def schema_problem(res: dict) -> str | None:
+    """The first field that does not have its documented type and shape (None: the file is valid)."""
+    def is_list(v, of) -> bool:
+        return isinstance(v, list) and all(of(x) for x in v)
+
+    if not (isinstance(res["tasks"], list) and res["tasks"] and is_list(res["tasks"], lambda x: isinstance(x, str))):
+        return "field tasks must be a non-empty list of task names"
+    T = len(res["tasks"])
+    checks = [
+        ("method", isinstance(res["method"], str), "a string"),
+        ("scenario", isinstance(res["scenario"], str), "a string"),
+        ("seed", isinstance(res["seed"], int) and not isinstance(res["seed"], bool), "an integer"),
+        ("config", isinstance(res["config"], dict) and isinstance(res["config"].get("params"), dict),
+         "a mapping with params"),
+        ("test_sizes", is_list(res["test_sizes"], lambda x: isinstance(x, int) and x >= 0)
+         and len(res["test_sizes"]) == T, f"a list of {T} sample counts"),
+        ("zero_shot", res["zero_shot"] is None or (is_list(res["zero_shot"], _accuracy) and len(res["zero_shot"]) == T),
+         f"null or a list of {T} accuracies in [0, 100]"),
+        ("matrix", is_list(res["matrix"], lambda r: is_list(r, _accuracy) and len(r) == T) and len(res["matrix"]) <= T,
+         f"at most {T} rows of {T} accuracies in [0, 100] or null"),
+        ("per_task", is_list(res["per_task"], lambda x: isinstance(x, dict))
+         and len(res["per_task"]) == len(res["matrix"]), "one record per matrix row"),
+    ]
+    for name, ok, what in checks:
+        if not ok:
+            return f"field {name} must be {what}"
+    return None

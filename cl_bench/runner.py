@@ -15,7 +15,7 @@ import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
 from avalanche.benchmarks.utils import AvalancheDataset
 
-from . import __version__, registry
+from . import __version__, checkpoint, faults, registry
 from .api import RunContext
 from .backbone import load_backbone
 from .classifier import CLIPClassifier
@@ -93,8 +93,12 @@ class Run:
     # -- set-up -----------------------------------------------------------------------------------------
     def setup(self) -> None:
         seed_everything(self.cfg.seed)
-        self.backbone = load_backbone(self.cfg.backbone, self.cfg.pretrained, progress=self.progress)
+        self.backbone = load_backbone(self.cfg.backbone, self.cfg.pretrained, progress=self.progress, log=self.log)
         self.built = self.scenario.build(self.cfg.params, self.backbone, self.cfg.seed)
+        epochs, T = self.cfg.params["epochs"], len(self.built.tasks)
+        if isinstance(epochs, list) and len(epochs) != T:
+            raise UserError(f"epochs={epochs} has {len(epochs)} entries but {self.cfg.scenario} has {T} tasks: give "
+                            "one per task, or a single integer")
         self.classifier = CLIPClassifier(self.backbone.model, self.backbone.tokenizer).to(self.device)
         for p in self.classifier.parameters():
             p.requires_grad_(False)  # methods opt parameters in explicitly
@@ -129,51 +133,27 @@ class Run:
                                         parts=self.built.eval_parts(j, after))
             self.strategy.eval(self.bench.test_stream[j])
             row[j] = self.counter.accuracy
+            faults.point("eval", -1 if after is None else after)
             if bar is not None:
                 self.progress.update(bar, advance=1)
         if bar is not None:
             self.progress.remove_task(bar)
         return row
 
-    # -- checkpoints ------------------------------------------------------------------------------------
-    def save_checkpoint(self, task: int) -> None:
-        tmp = self.ckpt.with_suffix(".tmp")
-        torch.save({"task": task, "model": plain_state_dict(self.classifier.clip),
-                    "method": self.plugin.state_dict()}, tmp)
-        os.replace(tmp, self.ckpt)
-
-    def load_checkpoint(self, task: int) -> None:
-        if not self.ckpt.is_file():
-            raise UserError(f"cannot resume: checkpoint {self.ckpt} is missing; re-run without --resume")
-        state = torch.load(self.ckpt, map_location=self.device, weights_only=False)
-        if state["task"] != task:
-            raise UserError(f"cannot resume: checkpoint {self.ckpt} is for task {state['task']}, results "
-                            f"file has {task + 1} finished tasks; re-run without --resume")
-        self.classifier.clip.load_state_dict(state["model"])
-        self.plugin.load_state_dict(state["method"])
-
     # -- the loop ---------------------------------------------------------------------------------------
     def execute(self, *, resume: bool = False, stop_after: int | None = None) -> dict:
-        """Run (or continue) the whole sequence. ``stop_after``: return after that many tasks (tests)."""
+        """Run (or continue) the whole sequence. ``stop_after``: return after that many tasks (tests).
+
+        Commit point per task (docs/crash-consistency.md): the checkpoint, holding task t's results record,
+        is written before the results file that lists task t. A failure or Ctrl-C writes only what was
+        committed, so the results file never lists a task whose model state is lost."""
         if not hasattr(self, "strategy"):
             self.setup()
         T = len(self.built.tasks)
-        if resume and self.path.is_file():
-            res = load_results(self.path)
-            diff = same_config(res["config"], self.cfg.to_dict())
-            if diff:
-                raise UserError(f"cannot resume {self.path}: its config differs in {', '.join(diff)}; "
-                                "use the same options or drop --resume")
-            if res["status"] == "finished":
-                self.log(f"{self.path} is already finished; nothing to resume")
-                return res
-            start = len(res["matrix"])
-            if start > 0:
-                self.load_checkpoint(start - 1)
-            res["status"], res["error"] = "running", None
-            self.log(f"resuming {self.path} after {start} finished task(s)")
-        else:
-            res, start = self.fresh_results(), 0
+        checkpoint.remove_stale_temporaries(self.path)
+        res, start = self.resume_point() if resume and self.path.is_file() else (self.fresh_results(), 0)
+        if res["status"] == "finished":
+            return res
         try:
             if res["zero_shot"] is None:
                 res["zero_shot"] = self.evaluate(None)
@@ -181,24 +161,69 @@ class Run:
             for t in range(start, T):
                 if stop_after is not None and t >= stop_after:
                     return res
-                res["per_task"].append(self.run_task(t, res["zero_shot"]))
-                res["matrix"].append(res["per_task"][-1].pop("row"))
+                record = self.run_task(t, res["zero_shot"])
                 if t < T - 1:
-                    self.save_checkpoint(t)
-                res["metrics"] = compute_metrics(res)
+                    checkpoint.save(self.ckpt, task=t, identity=checkpoint.run_identity(self.cfg),
+                                    model=plain_state_dict(self.classifier.clip), method=self.plugin.state_dict(),
+                                    record=record)
+                    faults.point("commit", t)
+                res = self.committed(res, record)
                 write_results(res, self.path)
-            res["status"] = "finished"
+                faults.point("results" if t < T - 1 else "final", t)
             self.ckpt.unlink(missing_ok=True)
         except KeyboardInterrupt:
-            res["status"], res["error"] = "interrupted", "interrupted by the user (resume with --resume)"
-            write_results(res, self.path)
+            self.mark(res, "interrupted", "interrupted by the user (resume with --resume)")
             raise
         except Exception as e:
-            res["status"], res["error"] = "failed", f"{type(e).__name__}: {e}"
-            write_results(res, self.path)
+            self.mark(res, "failed", f"{type(e).__name__}: {e}")
             raise
-        write_results(res, self.path)
         return res
+
+    def mark(self, res: dict, status: str, error: str) -> None:
+        """Record why the run stopped, in its last committed state (a finished run stays finished)."""
+        if res["status"] != "finished":
+            res["status"], res["error"] = status, error
+            write_results(res, self.path)
+
+    def committed(self, res: dict, record: dict) -> dict:
+        """``res`` with one more finished task (a new dict: ``res`` itself stays the last committed state)."""
+        res = dict(res, per_task=[*res["per_task"], {k: v for k, v in record.items() if k != "row"}],
+                   matrix=[*res["matrix"], record["row"]])
+        res["metrics"] = compute_metrics(res)
+        res["status"] = "finished" if len(res["matrix"]) == len(self.built.tasks) else "running"
+        return res
+
+    def resume_point(self) -> tuple[dict, int]:
+        """The results so far and the first task to run, after restoring the model and method state."""
+        res = load_results(self.path)
+        diff = same_config(res["config"], self.cfg.to_dict())
+        if diff:
+            raise UserError(f"cannot resume {self.path}: its config differs in {', '.join(diff)}; "
+                            "use the same options or drop --resume")
+        if res["status"] == "finished" or len(res["matrix"]) == len(self.built.tasks):
+            if res["status"] != "finished":  # killed after the last task's results write: mark it finished
+                res["status"], res["error"], res["metrics"] = "finished", None, compute_metrics(res)
+                write_results(res, self.path)
+            self.ckpt.unlink(missing_ok=True)
+            self.log(f"{self.path} is already finished; nothing to resume")
+            return res, len(res["matrix"])
+        done = len(res["matrix"])
+        state = checkpoint.load(self.ckpt, self.device, checkpoint.run_identity(self.cfg))
+        if state is None and done > 0:
+            raise UserError(f"cannot resume: checkpoint {self.ckpt} is missing, so the model after the {done} "
+                            f"finished task(s) in {self.path} is lost; re-run without --resume")
+        if state is not None and state["task"] not in (done - 1, done):
+            raise UserError(f"cannot resume: checkpoint {self.ckpt} is for task {state['task']} but {self.path} "
+                            f"has {done} finished task(s); re-run without --resume")
+        if state is not None:
+            self.classifier.clip.load_state_dict(state["model"])
+            self.plugin.load_state_dict(state["method"])
+            if state["task"] == done:  # killed between the checkpoint and the results write: replay the record
+                res = self.committed(res, state["record"])
+        res["status"], res["error"] = "running", None
+        write_results(res, self.path)
+        self.log(f"resuming {self.path} after {len(res['matrix'])} finished task(s)")
+        return res, len(res["matrix"])
 
     def run_task(self, t: int, zero_shot: list | None = None) -> dict:
         task = self.built.tasks[t]

@@ -19,7 +19,7 @@ from cl_bench.api import Method, MethodPlugin
 from cl_bench.attention_stats import StatAccumulator, record_attention_inputs
 from cl_bench.subspace import grow_basis, project_out, spectrum
 
-from .lora import LoRAPlugin
+from .lora import MICRO_LORA, LoRAPlugin
 
 
 def threshold_schedule(t: int, T: int, lamb: float, lame: float) -> float:
@@ -108,6 +108,6 @@ METHOD = Method(
     # Reference k and v, r = 10, lambda_b 0.95 -> lambda_e 1.0; KeepLoRA's optimizer for comparability (D.3).
     defaults={"rank": 10, "targets": ["k", "v"], "lambda_b": 0.95, "lambda_e": 1.0, "lr": 1e-3,
               "weight_decay": 0.01, "batch_size": 64, "epochs": 5},
-    profile_defaults={"micro": {"rank": 8, "epochs": 4, "batch_size": 32, "lr": 2e-3}},
+    profile_defaults={"micro": MICRO_LORA},
     plugins=lambda ctx: [InfLoRAPlugin(ctx)],
 )

@@ -21,6 +21,8 @@ from cl_bench.lora import attention_modules
 from cl_bench.schedules import one_cycle
 from cl_bench.subspace import grow_basis, project_out, weight_basis
 
+from .lora import MICRO_LORA
+
 log = logging.getLogger(__name__)
 TOWER_PREFIX = {"visual": "v", "text": "t"}
 
@@ -263,7 +265,7 @@ PROFILES = {
     # Reference epoch lists per order (A.7).
     "mtil": {"epochs": [10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 5]},
     "mtil-order2": {"epochs": [5, 2, 5, 5, 5, 5, 10, 10, 10, 10, 10]},
-    "micro": {"rank": 8, "alpha": 8.0, "epochs": 4, "batch_size": 32, "lr": 2e-3},
+    "micro": MICRO_LORA | {"alpha": 8.0},
 }
 PLUS_PROFILES = PROFILES | {"mtil": {"epochs": 5}, "mtil-order2": {"epochs": [5, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5]}}
 

@@ -3,8 +3,12 @@ towers, both factors trained, merged into the weights after the task. KeepLoRA w
 and gradient initialisation."""
 
 from cl_bench import lora
-from cl_bench.api import Method, MethodPlugin
+from cl_bench.api import MICRO_BUDGET, Method, MethodPlugin
 from cl_bench.schedules import one_cycle
+
+# The LoRA family (lora, olora, inflora, keeplora) on the micro scenarios: the shared budget, rank 8, and a
+# learning rate tuned on the validation split (docs/micro-world.md).
+MICRO_LORA = MICRO_BUDGET | {"rank": 8, "lr": 2e-3}
 
 
 class LoRAPlugin(MethodPlugin):
@@ -39,6 +43,6 @@ METHOD = Method(
     # (s = 2): KeepLoRA's s = 1/16 with a zero-initialised B barely learns (METHODS.md F).
     defaults={"rank": 16, "alpha": 32.0, "targets": ["q", "k", "v", "o"], "lr": 1e-3, "weight_decay": 0.01,
               "batch_size": 64, "epochs": 5},
-    profile_defaults={"micro": {"epochs": 4, "batch_size": 32, "rank": 8, "alpha": 16.0, "lr": 1e-3}},
+    profile_defaults={"micro": MICRO_LORA | {"alpha": 16.0}},
     plugins=lambda ctx: [LoRAPlugin(ctx)],
 )

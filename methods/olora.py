@@ -12,7 +12,7 @@ import torch
 from cl_bench import lora
 from cl_bench.api import Method
 
-from .lora import LoRAPlugin
+from .lora import MICRO_LORA, LoRAPlugin
 
 
 def orthogonality_penalty(old_A: dict[str, torch.Tensor], adapters: dict[str, lora.LoRAAdapter]) -> torch.Tensor:
@@ -69,6 +69,6 @@ METHOD = Method(
     # Reference: q and v, r = 8, alpha = 32, lambda1 = 0.5, lambda2 = 0; schedule as the LoRA baseline.
     defaults={"rank": 8, "alpha": 32.0, "targets": ["q", "v"], "lambda1": 0.5, "lambda2": 0.0, "lr": 1e-3,
               "weight_decay": 0.01, "batch_size": 64, "epochs": 5},
-    profile_defaults={"micro": {"epochs": 4, "batch_size": 32, "alpha": 16.0}},
+    profile_defaults={"micro": MICRO_LORA | {"alpha": 16.0}},
     plugins=lambda ctx: [OLoRAPlugin(ctx)],
 )

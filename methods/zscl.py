@@ -37,7 +37,7 @@ class ReferenceData:
         else:
             raise UserError("zscl needs reference data: --set ref_images=/path/to/imagenet/train (an ImageFolder) "
                             "--set ref_captions=/path/to/captions.txt (one caption per line)")
-        self.gen = torch.Generator().manual_seed(ctx.config.seed)
+        self.gen = torch.Generator()  # seeded per task by the plugin
 
     def _from_micro_world(self, ctx, params):
         from cl_bench.benchmarks.micro_world import pretraining_pairs
@@ -88,6 +88,9 @@ class ZSCLPlugin(FinetunePlugin):
 
     def before_training_exp(self, strategy, **kw):
         super().before_training_exp(strategy, **kw)
+        # The reference stream restarts from the task's seed (the runner reseeds the global RNG per task), so a
+        # run resumed at this task draws exactly the batches an uninterrupted run draws.
+        self.ref.gen.manual_seed(int(torch.randint(2**62, (1,))))
         params = trainable_named(strategy.model.clip)
         self.start = {n: p.detach().clone() for n, p in params.items()}
         self.we = WeightEnsemble(params) if self.p["we_freq"] > 0 else None

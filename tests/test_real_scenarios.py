@@ -399,3 +399,40 @@ def test_vit_b16_random_weights_smoke(tmp_path, capsys):
     assert res["metrics"] is not None
     weights.unlink()  # 600 MB
     print(f"ViT-B-16 smoke: {time.perf_counter() - t0:.0f} s")
+
+
+# --- damaged files -------------------------------------------------------------------------------------------
+
+
+def test_a_flipped_byte_in_the_preprocessed_cache_is_detected_and_rebuilt(mini, tiny_backbone, tmp_path,
+                                                                           monkeypatch, capsys):
+    root, _ = mini
+    monkeypatch.setenv("CL_BENCH_CACHE", str(tmp_path / "cache"))
+    plain = build("mtil", root, tiny_backbone, tasks=["Food"], cache_preprocessed=False)
+    build("mtil", root, tiny_backbone, tasks=["Food"])
+    [test_file] = (tmp_path / "cache" / "preprocessed").glob("Food-test-*.npy")
+    data = bytearray(test_file.read_bytes())
+    data[-5] ^= 0xFF  # one pixel value of the last image
+    test_file.write_bytes(bytes(data))
+    capsys.readouterr()
+    rebuilt = build("mtil", root, tiny_backbone, tasks=["Food"])
+    assert f"preprocessed cache {test_file} is damaged" in capsys.readouterr().err
+    for (x, y), (x0, y0) in zip(items(rebuilt.tasks[0].test), items(plain.tasks[0].test), strict=True):
+        assert y == y0 and torch.equal(x, x0)  # the rebuilt file, not the damaged one
+
+
+def test_a_truncated_image_is_named_in_one_line(tmp_path):
+    root = tmp_path / "data"
+    fx.make_all(root)
+    victim = sorted((root / "food-101" / "images").rglob("*.jpg"))[0]
+    victim.write_bytes(victim.read_bytes()[:40])  # a truncated JPEG
+    from cl_bench.benchmarks.real import check_data, load_mtil_split
+
+    [row] = check_data(["Food"], root)
+    assert row.status == "found"  # the shallow check does not open images
+    [row] = check_data(["Food"], root, deep=True)
+    assert row.status == "wrong layout" and str(victim) in row.message and "do not decode" in row.message
+    ds = [load_mtil_split("Food", root, split) for split in ("train", "test")]
+    owner = next(d for d in ds if victim in d.paths)
+    with pytest.raises(UserError, match="unreadable image .*" + victim.name):
+        owner[owner.paths.index(victim)]

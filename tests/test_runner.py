@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from avalanche.core import SupervisedPlugin
 from helpers import TINY_RUN
 
@@ -169,3 +170,37 @@ def test_git_commit_marks_uncommitted_changes(tmp_path):
     assert git_commit(tmp_path) == clean
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_commit(tmp_path) == clean + "-dirty"
+
+
+@pytest.mark.parametrize("damage", ["truncated weights", "garbage config"])
+def test_a_damaged_tiny_backbone_cache_is_rebuilt(damage, tmp_path, monkeypatch):
+    import shutil
+
+    from cl_bench import backbone as B
+
+    src = B.tiny_path("tiny-test")
+    B.load_backbone("tiny-test")  # make sure the session's copy exists
+    monkeypatch.setenv("CL_BENCH_CACHE", str(tmp_path))
+    dst = B.tiny_path("tiny-test")
+    shutil.copytree(src, dst)
+    if damage == "truncated weights":
+        w = dst / "open_clip_pytorch_model.bin"
+        w.write_bytes(w.read_bytes()[:1000])
+    else:
+        (dst / "open_clip_config.json").write_text("{not json")
+    (dst.parent / f"{dst.name}.999999999.tmp").mkdir()  # a stale temporary of a killed write
+    said = []
+    b = B.load_backbone("tiny-test", log=said.append)
+    assert len(said) == 1 and str(dst) in said[0] and "pre-training it again" in said[0]
+    assert b.model.encode_image(torch.zeros(1, 3, 32, 32)).shape == (1, 32)  # a working model
+    assert not list(dst.parent.glob("*.tmp"))
+
+
+def test_damaged_open_clip_weights_give_one_line(tmp_path):
+    from cl_bench.backbone import load_backbone
+    from cl_bench.errors import UserError
+
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(b"garbage" * 10)
+    with pytest.raises(UserError, match="damaged file"):
+        load_backbone("ViT-B-32", str(weights))

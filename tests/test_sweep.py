@@ -40,3 +40,35 @@ def test_sweep_runs_and_a_second_sweep_keeps_finished_runs(tmp_path):
     assert code == 0
     assert path.stat().st_mtime_ns == written  # kept, not re-run
     assert "already finished" in (out / "logs" / "mtil-micro_zeroshot_seed0.log").read_text()
+
+
+def test_ctrl_c_stops_the_sweep_at_once(tmp_path):
+    """A real process group gets SIGINT (what a terminal's Ctrl-C sends): the running run is interrupted and
+    keeps its results, no queued run starts, one line, exit 130, no traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "cl_bench", "sweep", "--scenario", "mtil-micro", "--methods", "finetune", "lora",
+           "zeroshot", "--seeds", "0", "--jobs", "1", "--out", str(out), "--device", "cpu", "--backbone", "tiny-test",
+           *[x for kv in [*TINY_RUN, "iterations=400"] for x in ("--set", kv)]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    first = out / "mtil-micro" / "finetune" / "seed0.json"
+    deadline = time.time() + 240
+    while not (first.is_file() and json.loads(first.read_text())["zero_shot"]) and time.time() < deadline:
+        time.sleep(0.2)
+    assert first.is_file(), "the first run never started"
+    t0 = time.time()
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert time.time() - t0 < 60
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    assert [line for line in stdout.splitlines() if "interrupted" in line] == [
+        "sweep interrupted: 0 run(s) finished, 1 interrupted; no queued run was started. Re-run the same command "
+        "to resume."]
+    assert json.loads(first.read_text())["status"] == "interrupted"
+    assert not (out / "mtil-micro" / "lora").exists() and not (out / "mtil-micro" / "zeroshot").exists()

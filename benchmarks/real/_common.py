@@ -105,8 +105,12 @@ class ImageFileDataset(ImageDataset):
         return [p.relative_to(self.base).as_posix() for p in self.items]
 
     def _image(self, path: Path) -> Image.Image:
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        try:
+            with Image.open(path) as image:
+                return image.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as e:  # truncated, garbage or unsupported file
+            raise UserError(f"unreadable image {path} ({e}); replace it from the dataset's archive "
+                            "(`cl-bench data check --deep` lists every such file)") from None
 
 
 class ArrayImageDataset(ImageDataset):

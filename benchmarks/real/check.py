@@ -64,12 +64,29 @@ def _missing_files(datasets) -> list[Path]:
     return [p for ds in datasets if isinstance(ds, ImageFileDataset) for p in ds.paths if not p.is_file()]
 
 
-def check_data(dataset_names: Iterable[str] | None, root: str | Path) -> list[CheckRow]:
+def _unreadable(datasets) -> list[Path]:
+    """Image files that do not decode (truncated, garbage): every image is opened and fully loaded."""
+    from PIL import Image
+
+    bad = []
+    for ds in datasets:
+        if isinstance(ds, ImageFileDataset):
+            for p in ds.paths:
+                try:
+                    with Image.open(p) as im:
+                        im.load()
+                except (OSError, SyntaxError, ValueError):
+                    bad.append(p)
+    return bad
+
+
+def check_data(dataset_names: Iterable[str] | None, root: str | Path, deep: bool = False) -> list[CheckRow]:
     """One row per dataset (default: the 11 MTIL datasets in Order I, then TinyImageNet).
 
     "missing": the dataset's folder is absent; "wrong layout": the folder exists but its index
     files cannot be read as expected or listed images are absent; "found": both splits load
-    (their sizes may still differ from the protocol's, see `CheckRow.sizes_match`).
+    (their sizes may still differ from the protocol's, see `CheckRow.sizes_match`). ``deep`` also decodes
+    every image and reports a dataset with unreadable files as "wrong layout", naming them.
     """
     root = Path(root).expanduser()
     if dataset_names is None:
@@ -91,6 +108,12 @@ def check_data(dataset_names: Iterable[str] | None, root: str | Path) -> list[Ch
         absent = _missing_files((train, test))
         if absent:
             message = f"{len(absent)} listed images are missing (first: {absent[0]})"
+            rows.append(CheckRow(status="wrong layout", message=message, **row))
+            continue
+        bad = _unreadable((train, test)) if deep else []
+        if bad:
+            more = " …" if len(bad) > 5 else ""
+            message = f"{len(bad)} images do not decode: {', '.join(map(str, bad[:5]))}{more}"
             rows.append(CheckRow(status="wrong layout", message=message, **row))
             continue
         row.update(train=len(train), test=len(test))
