@@ -14,7 +14,7 @@ from cl_bench.errors import UserError
 
 from . import micro_world as world
 
-MTIL_ORDER = ["digits", "textures", "glyphs", "shapes", "outlines", "colours"]
+MTIL_ORDER = ["digits", "textures", "glyphs", "outlines", "colours"]
 
 
 class ArrayDataset(Dataset):

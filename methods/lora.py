@@ -8,7 +8,7 @@ from cl_bench.schedules import one_cycle
 
 # The LoRA family (lora, olora, inflora, keeplora) on the micro scenarios: the shared budget, rank 8, and a
 # learning rate tuned on the validation split (docs/micro-world.md).
-MICRO_LORA = MICRO_BUDGET | {"rank": 8, "lr": 2e-3}
+MICRO_LORA = MICRO_BUDGET | {"rank": 8, "lr": 4e-3}
 
 
 class LoRAPlugin(MethodPlugin):

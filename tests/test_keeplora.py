@@ -11,7 +11,7 @@ from cl_bench.config import make_config, parse_set
 from cl_bench.lora import attention_modules
 from cl_bench.runner import Run
 
-FAST = ["epochs=1", "rank=2", "batch_size=16"]
+FAST = ["iterations=4", "rank=2", "batch_size=16"]
 
 
 def _run(tmp_path, method="keeplora", extra=(), scenario="mtil-micro"):

@@ -19,3 +19,14 @@ def test_published_leaderboard_is_regenerated_from_committed_runs(scenario, monk
     built_in = {name for name, (_, source) in registry.methods().items() if source == "built-in"}
     assert {c.method for c in lb.costs} == built_in
     assert all(c.n == 3 for c in lb.costs) and not lb.excluded
+
+
+@pytest.mark.parametrize("scenario", ["mtil-micro", "cil-micro"])
+def test_published_runs_are_of_the_current_scenario_version(scenario):
+    """A new world version (or scenario change) must be followed by regenerated runs and tables."""
+    from cl_bench.results import load_results
+
+    files = sorted((ROOT / "runs" / scenario).glob("*/seed*.json"))
+    assert files
+    current = registry.get_scenario(scenario).version
+    assert {load_results(f)["scenario_version"] for f in files} == {current}

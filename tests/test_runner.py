@@ -13,7 +13,7 @@ from cl_bench.config import make_config, parse_set
 from cl_bench.results import load_results
 from cl_bench.runner import Run
 
-FAST = {"finetune": ["iterations=3"], "lora": ["epochs=1", "rank=2"], "zeroshot": []}
+FAST = {"finetune": ["iterations=3"], "lora": ["iterations=2", "rank=2"], "zeroshot": []}
 
 
 def _run(method, out, scenario="mtil-micro", extra=(), seed=0, **kw):
