@@ -14,7 +14,8 @@ from cl_bench.distill import WeightEnsemble, interpolate_, soft_ce, zscl_distill
 from cl_bench.results import load_results
 from cl_bench.runner import Run
 
-FAST = {"olora": ["iterations=2", "rank=2"], "inflora": ["iterations=2", "rank=2"], "zscl": ["iterations=4", "we_freq=2"],
+FAST = {"olora": ["iterations=2", "rank=2"], "inflora": ["iterations=2", "rank=2"],
+        "zscl": ["iterations=4", "we_freq=2"],
         "lwf": ["iterations=3"], "wise-ft": ["iterations=3"]}
 
 
