@@ -53,7 +53,7 @@ def _check_domains(names) -> list[str]:
 
 
 def _split(params) -> str:
-    split = params["eval_split"]
+    split = params.get("eval_split", "test")  # scenarios built on build_mtil may not have the key
     if split not in world.EVAL_SPLITS:
         raise UserError(f"eval_split={split!r}: use test (the default) or val (held-out images for tuning)")
     return split

@@ -47,6 +47,7 @@ from torchvision.transforms import InterpolationMode
 from cl_bench.api import BuiltScenario, Scenario, Task
 from cl_bench.classifier import class_prompts
 from cl_bench.errors import UserError
+from cl_bench.stale import remove_stale_temporaries
 
 from .real import (
     MTIL_ORDER_I,
@@ -288,6 +289,7 @@ def prepare(dataset: ImageDataset, transform, *, deterministic: bool, pipeline: 
     if (cache and deterministic and pipeline.prefix is not None and isinstance(dataset, ImageFileDataset)
             and len(dataset) > 0):
         path = cache_path(dataset, tag, version, pipeline)
+        remove_stale_temporaries(path)
         s = pipeline.size
         if _valid(path, (len(dataset), s, s, 3)) or _fill(dataset, pipeline, path, num_workers, tag):
             return CachedImageDataset(path, dataset.targets, dataset.classnames, pipeline.tail)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .stale import remove_stale_temporaries
 
 TINY_CONFIGS = {
     # ~1.5 M parameters outside the token embedding; pre-trains in about 6-7 minutes on 2 cores. Patch 8
@@ -170,22 +171,3 @@ def save_open_clip_dir(model: nn.Module, model_cfg: dict, path: Path, context_le
         tmp.rename(path)
     except OSError:  # another process put the same (deterministic) model in place first
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def remove_stale_temporaries(path: Path) -> None:
-    """Temporary folders of writes whose process is gone (killed mid-write)."""
-    for tmp in path.parent.glob(f"{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 1:-4]
-        if not (pid.isdigit() and _alive(int(pid))):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-

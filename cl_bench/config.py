@@ -127,6 +127,7 @@ _POS_INT, _NONNEG_INT = ("a positive integer", _int_at_least(1)), ("an integer >
 _POS = ("a finite number > 0", _number(0, lo_open=True))
 _NONNEG = ("a finite number >= 0", _number(0))
 _UNIT = ("a number in [0, 1]", _number(0, 1))
+_ENERGY = ("an energy fraction >= 0 (0 turns the subspace off, above 1 protects every direction)", _number(0))
 # The valid range of each known hyper-parameter, checked after all layers are merged: a bad value is refused
 # before anything runs, naming the key, the value and the range. Keys not listed are checked by type only.
 RULES: dict[str, tuple[str, Any]] = {
@@ -138,8 +139,8 @@ RULES: dict[str, tuple[str, Any]] = {
     "weight_decay": _NONNEG, "w_image": _NONNEG, "w_text": _NONNEG, "w_l2": _NONNEG,
     "lambda1": _NONNEG, "lambda2": _NONNEG,
     "label_smoothing": ("a number in [0, 1)", _number(0, 1, hi_open=True)),
-    "wise_alpha": _UNIT, "lambda_b": _UNIT, "lambda_e": _UNIT, "v_weight_threshold": _UNIT,
-    "t_weight_threshold": _UNIT, "v_feature_threshold": _UNIT, "t_feature_threshold": _UNIT,
+    "wise_alpha": _UNIT, "lambda_b": _UNIT, "lambda_e": _UNIT, "v_weight_threshold": _ENERGY,
+    "t_weight_threshold": _ENERGY, "v_feature_threshold": _ENERGY, "t_feature_threshold": _ENERGY,
     "epochs": ("a positive integer, or a list of one positive integer per task",
                lambda v: _int_at_least(1)(v) or (isinstance(v, list) and bool(v) and all(map(_int_at_least(1), v)))),
     "lr_per_task": ("a mapping of task name to a finite learning rate >= 0",

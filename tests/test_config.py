@@ -15,7 +15,7 @@ def test_layers_scenario_method_profile_file_set(tmp_path):
     cfg = _cfg()
     m = registry.get_method("lora")
     assert cfg.params["rank"] == m.profile_defaults["micro"]["rank"]  # profile beats method default
-    assert cfg.params["train_per_class"] == 60  # scenario default
+    assert cfg.params["train_per_class"] == 200  # scenario default
     f = tmp_path / "c.yaml"
     f.write_text("rank: 3\nlr: 0.01\n")
     cfg = _cfg(config_file=str(f), overrides=parse_set(["lr=2e-3"]))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from cl_bench import registry
 from cl_bench.config import make_config, parse_set
@@ -41,7 +42,10 @@ def killed_run(method, out, phase, task, sig):
     cmd = [sys.executable, "-m", "cl_bench", "run", "--method", method, "--scenario", "mtil-micro",
            "--backbone", "tiny-test", "--device", "cpu", "--quiet", "--out", str(out),
            *[x for s in SETS for x in ("--set", s)]]
-    env = os.environ | {"CL_BENCH_KILL_AT": f"{phase}:{task}", "CL_BENCH_KILL_SIGNAL": sig, "OMP_NUM_THREADS": "1"}
+    # The same thread count as this process (which runs the baseline and the resume): CPU reductions are
+    # bit-exact only for a fixed number of threads.
+    env = os.environ | {"CL_BENCH_KILL_AT": f"{phase}:{task}", "CL_BENCH_KILL_SIGNAL": sig,
+                        "OMP_NUM_THREADS": str(torch.get_num_threads())}
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 

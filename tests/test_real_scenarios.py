@@ -414,9 +414,12 @@ def test_a_flipped_byte_in_the_preprocessed_cache_is_detected_and_rebuilt(mini, 
     data = bytearray(test_file.read_bytes())
     data[-5] ^= 0xFF  # one pixel value of the last image
     test_file.write_bytes(bytes(data))
+    stale = test_file.with_name(test_file.name + ".999999999.tmp")  # left by a killed cache write
+    stale.write_bytes(b"partial")
     capsys.readouterr()
     rebuilt = build("mtil", root, tiny_backbone, tasks=["Food"])
     assert f"preprocessed cache {test_file} is damaged" in capsys.readouterr().err
+    assert not stale.exists()
     for (x, y), (x0, y0) in zip(items(rebuilt.tasks[0].test), items(plain.tasks[0].test), strict=True):
         assert y == y0 and torch.equal(x, x0)  # the rebuilt file, not the damaged one
 
