@@ -21,8 +21,7 @@ def test_published_leaderboard_is_regenerated_from_committed_runs(scenario, monk
     assert all(c.n == 3 for c in lb.costs) and not lb.excluded
 
 
-@pytest.mark.parametrize("scenario", ["mtil-micro", pytest.param("cil-micro", marks=pytest.mark.xfail(
-    strict=True, reason="cil-micro's runs are still world v1: regenerating them is the open part of issue 10"))])
+@pytest.mark.parametrize("scenario", ["mtil-micro", "cil-micro"])
 def test_published_runs_are_of_the_current_scenario_version(scenario):
     """A new world version (or scenario change) must be followed by regenerated runs and tables."""
     from cl_bench.results import load_results
