@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from . import faults
+from .config import same_config
 from .errors import UserError
 
 FORMAT = 2
@@ -48,11 +49,8 @@ def load(path: Path, device, identity: dict) -> dict | None:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"cannot resume: {path} is not a checkpoint of this cl-bench version; delete it and "
                         "re-run without --resume")
-    theirs = state["identity"]
-    if theirs != identity:
-        diff = [k for k in identity if theirs.get(k) != identity[k]]
-        diff = [f"params.{k}" for k in identity["params"] if theirs.get("params", {}).get(k) != identity["params"][k]
-                ] if diff == ["params"] else diff
+    diff = same_config(state["identity"], identity)
+    if diff:
         raise UserError(f"cannot resume: checkpoint {path} was written by another run (differs in "
                         f"{', '.join(diff)}); use that run's options, or delete it and re-run without --resume")
     return state
