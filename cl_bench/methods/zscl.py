@@ -41,7 +41,6 @@ class ReferenceData:
 
     def _from_micro_world(self, ctx, params):
         from cl_bench.benchmarks.micro_world import pretraining_pairs
-
         from cl_bench.pretrain import images_to_tensor
 
         imgs, caps = pretraining_pairs(params["ref_count"], seed=10_000 + ctx.config.seed)
