@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,10 +36,11 @@ def class_prompts(classnames, templates) -> list[list[str]]:
 class CLIPClassifier(nn.Module):
     """Wraps an open_clip CLIP as an image classifier over a settable class set.
 
-    Text features are cached while the text tower cannot change (eval mode, or no trainable text
-    parameter) and recomputed with gradients when it trains. Prompt ensembles average the normalised
-    embeddings of a class's prompts and re-normalise (ZSCL/MoE evaluation). Extra logit terms (e.g.
-    KeepLoRA+'s cosine head) are added through ``logit_hooks``.
+    Text features are cached and recomputed whenever a text-tower parameter changed (a weight written in
+    place, an adapter attached or merged: see ``_text_state``), so methods never invalidate them by hand;
+    while the text tower trains they are recomputed with gradients on every forward. Prompt ensembles
+    average the normalised embeddings of a class's prompts and re-normalise (ZSCL/MoE evaluation). Extra
+    logit terms (e.g. KeepLoRA+'s cosine head) are added through ``logit_hooks``.
     """
 
     def __init__(self, clip: nn.Module, tokenizer):
@@ -47,6 +50,7 @@ class CLIPClassifier(nn.Module):
         self._tokens: torch.Tensor | None = None
         self._groups: list[int] = []
         self._cache: torch.Tensor | None = None
+        self._cache_state: list = []
         self.class_key: str = ""
         self.class_parts: list[tuple[str, int]] = []
         self.logit_hooks: list = []  # callables (classifier, image_features, logits) -> logits
@@ -65,8 +69,27 @@ class CLIPClassifier(nn.Module):
         self.invalidate()
 
     def invalidate(self) -> None:
-        """Forget cached text features (call whenever weights may have changed)."""
+        """Forget cached text features (only needed for changes that bypass autograd's version counter,
+        such as writes through ``.data``)."""
         self._cache = None
+
+    def _text_state(self) -> list:
+        """The text tower's parameters with their in-place version counters: any optimizer step, ``copy_``,
+        merge or load bumps a counter, and attaching or merging an adapter changes the parameter list.
+        Weak references (not ids) so that a freed parameter's address reused by a new one cannot match."""
+        return [(weakref.ref(p), p._version) for n, p in self.clip.named_parameters() if not n.startswith("visual.")]
+
+    def _cache_valid(self) -> bool:
+        now = self._text_state()
+        return len(now) == len(self._cache_state) and all(
+            a() is not None and a() is b() and va == vb for (a, va), (b, vb) in zip(self._cache_state, now))
+
+    @property
+    def tokens(self) -> torch.Tensor:
+        """Token ids of the current class prompts (every prompt of every class, class-major)."""
+        if self._tokens is None:
+            raise RuntimeError("set_prompts() must be called before classifying")
+        return self._tokens
 
     @property
     def num_classes(self) -> int:
@@ -80,7 +103,7 @@ class CLIPClassifier(nn.Module):
         if self._tokens is None:
             raise RuntimeError("set_prompts() must be called before classifying")
         fresh = self.training and torch.is_grad_enabled() and self.text_trainable()
-        if self._cache is not None and not fresh:
+        if self._cache is not None and not fresh and self._cache_valid():
             return self._cache
         device = self.clip.logit_scale.device
         feats = F.normalize(encode_text(self.clip, self._tokens.to(device)), dim=-1)
@@ -88,7 +111,8 @@ class CLIPClassifier(nn.Module):
             feats = torch.stack([F.normalize(chunk.mean(0), dim=-1)
                                  for chunk in feats.split(self._groups)])
         if not fresh:
-            self._cache = feats = feats.detach()
+            self._cache, self._cache_state = feats.detach(), self._text_state()
+            feats = self._cache
         return feats
 
     # -- forward -------------------------------------------------------------------------------------

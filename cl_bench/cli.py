@@ -136,8 +136,9 @@ def cmd_list(args, console: Console) -> int:
         t.add_column("description")
         t.add_column("source")
         for name, (obj, source) in sorted(items.items()):
-            aliases = getattr(obj, "aliases", ())
-            t.add_row(name + (f" ({', '.join(aliases)})" if aliases else ""), obj.description, source)
+            aliases = getattr(obj, "ALIASES", ())
+            t.add_row(name + (f" ({', '.join(aliases)})" if aliases else ""),
+                      getattr(obj, "DESCRIPTION", None) or obj.description, source)
         console.print(t)
     return 0
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import yaml
 
-from .api import RUN_DEFAULTS, Method, Scenario
 from .errors import UserError
+from .method import RUN_DEFAULTS, CLMethod
+from .precision import CHOICES as PRECISIONS
+from .scenario import Scenario
 
 # Keys whose value may be one int per task instead of a single int.
 PER_TASK_KEYS = {"epochs"}
@@ -143,6 +145,7 @@ RULES: dict[str, tuple[str, Any]] = {
     "t_weight_threshold": _ENERGY, "v_feature_threshold": _ENERGY, "t_feature_threshold": _ENERGY,
     "epochs": ("a positive integer, or a list of one positive integer per task",
                lambda v: _int_at_least(1)(v) or (isinstance(v, list) and bool(v) and all(map(_int_at_least(1), v)))),
+    "precision": ("one of " + ", ".join(PRECISIONS), lambda v: v in PRECISIONS),
     "lr_per_task": ("a mapping of task name to a finite learning rate >= 0",
                     lambda v: isinstance(v, dict) and all(_number(0)(x) for x in v.values())),
 }
@@ -155,17 +158,15 @@ def validate_params(params: Mapping[str, Any]) -> None:
             raise UserError(f"{key}={params[key]!r} is out of range: {key} must be {what} (--set {key}=...)")
 
 
-def resolve_params(scenario: Scenario, method: Method, file_values: Mapping[str, Any],
+def resolve_params(scenario: Scenario, method: type[CLMethod], file_values: Mapping[str, Any],
                    overrides: Mapping[str, Any]) -> dict[str, Any]:
     base: dict[str, Any] = {}
-    for layer in (scenario.defaults, RUN_DEFAULTS, method.defaults,
-                  method.profile_defaults.get(scenario.profile, {}),
-                  method.profile_defaults.get(scenario.name, {})):
+    for layer in (scenario.defaults, RUN_DEFAULTS, method.defaults_for(scenario.profile, scenario.name)):
         base.update(layer)
     for source, layer in (("config file", file_values), ("--set", overrides)):
         unknown = sorted(set(layer) - set(base))
         if unknown:
-            raise UserError(f"unknown {source} key(s) {', '.join(unknown)} for {method.name} on "
+            raise UserError(f"unknown {source} key(s) {', '.join(unknown)} for {method.NAME} on "
                             f"{scenario.name}; valid keys: {', '.join(sorted(base))}")
         for k, v in layer.items():
             base[k] = _coerce(k, base[k], v)
@@ -173,7 +174,7 @@ def resolve_params(scenario: Scenario, method: Method, file_values: Mapping[str,
     return base
 
 
-def make_config(*, method: Method, scenario: Scenario, backbone: str | None, pretrained: str | None,
+def make_config(*, method: type[CLMethod], scenario: Scenario, backbone: str | None, pretrained: str | None,
                 seed: int, device: str, out: str, config_file: str | None = None,
                 overrides: Mapping[str, Any] | None = None) -> RunConfig:
     if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_RANGE[0] <= seed < SEED_RANGE[1]:
@@ -185,7 +186,7 @@ def make_config(*, method: Method, scenario: Scenario, backbone: str | None, pre
     if pretrained is None and backbone == scenario.default_backbone:
         pretrained = scenario.default_pretrained
     params = resolve_params(scenario, method, file_values, overrides or {})
-    return RunConfig(method=method.name, scenario=scenario.name, backbone=backbone, pretrained=pretrained,
+    return RunConfig(method=method.NAME, scenario=scenario.name, backbone=backbone, pretrained=pretrained,
                      seed=seed, device=device, out=out, params=MappingProxyType(params))
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from .api import Method, Scenario
 from .errors import UserError
+from .method import CLMethod, is_method_class
+from .scenario import Scenario
 
 METHOD_GROUP = "cl_bench.methods"
 SCENARIO_GROUP = "cl_bench.scenarios"
@@ -26,10 +27,10 @@ def _load(group: str) -> dict[str, tuple[object, str]]:
 
 def _aliases(methods: dict) -> dict[str, str]:
     """Method names may carry aliases (e.g. keeplora+ for keeplora-plus)."""
-    return {alias: name for name, (m, _) in methods.items() for alias in getattr(m, "aliases", ())}
+    return {alias: name for name, (m, _) in methods.items() for alias in getattr(m, "ALIASES", ())}
 
 
-def methods() -> dict[str, tuple[Method, str]]:
+def methods() -> dict[str, tuple[type[CLMethod], str]]:
     return _load(METHOD_GROUP)
 
 
@@ -37,12 +38,16 @@ def scenarios() -> dict[str, tuple[Scenario, str]]:
     return _load(SCENARIO_GROUP)
 
 
-def get_method(name: str) -> Method:
+def get_method(name: str) -> type[CLMethod]:
     ms = methods()
     name = _aliases(ms).get(name, name)
     if name not in ms:
         raise UserError(f"unknown method {name!r}; valid methods: {', '.join(sorted(ms))}")
-    return ms[name][0]
+    obj, source = ms[name]
+    if not is_method_class(obj):
+        raise UserError(f"method plugin {name!r} from {source} is not a CLMethod subclass with a NAME; write it "
+                        "as in docs/adding-a-method.md")
+    return obj
 
 
 def get_scenario(name: str) -> Scenario:

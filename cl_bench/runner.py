@@ -15,13 +15,13 @@ import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
 from avalanche.benchmarks.utils import AvalancheDataset
 
-from . import __version__, checkpoint, faults, registry
-from .api import RunContext
+from . import __version__, checkpoint, faults, precision, registry
 from .backbone import load_backbone
 from .classifier import CLIPClassifier
 from .config import RunConfig, same_config
 from .errors import UserError
 from .lora import plain_state_dict
+from .method import RunContext
 from .results import compute_metrics, load_results, new_results, results_path, write_results
 from .strategy import AccuracyCounter, CLStrategy
 
@@ -87,6 +87,7 @@ class Run:
         self.method = registry.get_method(cfg.method)
         self.scenario = registry.get_scenario(cfg.scenario)
         self.device = resolve_device(cfg.device)
+        self.precision = precision.resolve(cfg.params["precision"], self.device)
         self.path = results_path(cfg.out, cfg.scenario, cfg.method, cfg.seed)
         self.ckpt = self.path.with_suffix(".ckpt.pt")
 
@@ -102,11 +103,11 @@ class Run:
         self.classifier = CLIPClassifier(self.backbone.model, self.backbone.tokenizer).to(self.device)
         for p in self.classifier.parameters():
             p.requires_grad_(False)  # methods opt parameters in explicitly
-        self.ctx = RunContext(self.cfg, self.cfg.params, self.classifier, self.built, self.device, self.backbone)
-        plugins = self.method.plugins(self.ctx)
-        self.plugin, self.counter = plugins[0], AccuracyCounter()
+        self.ctx = RunContext(self.cfg, self.cfg.params, self.classifier, self.built, self.device, self.backbone,
+                              self.precision)
+        self.plugin, self.counter = self.method(self.ctx), AccuracyCounter()
         self.strategy = CLStrategy(model=self.classifier, method=self.plugin, params=self.cfg.params,
-                                   plugins=[*plugins[1:], self.counter], device=self.device,
+                                   plugins=[*self.plugin.extra_plugins(), self.counter], device=self.device,
                                    progress=self.progress)
         tasks = self.built.tasks
         self.bench = benchmark_from_datasets(train=[AvalancheDataset([t.train]) for t in tasks],
@@ -118,7 +119,7 @@ class Run:
             method=self.cfg.method, scenario=self.cfg.scenario, scenario_version=self.scenario.version,
             protocol=self.built.protocol, seed=self.cfg.seed, config=self.cfg.to_dict(),
             backbone={"name": b.name, "pretrained": b.pretrained,
-                      "prompts": self.built.info.get("prompts", "single")},
+                      "prompts": self.built.info.get("prompts", "single"), "precision": self.precision},
             versions=versions(), device=device_name(self.device),
             tasks=[t.name for t in self.built.tasks], test_sizes=[len(t.test) for t in self.built.tasks],
             switches=self.plugin.switches()) | {"scenario_info": self.built.info}
@@ -232,12 +233,12 @@ class Run:
             torch.cuda.reset_peak_memory_stats(self.device)
         t0 = time.perf_counter()
         trainable = 0
-        if self.method.trains:
+        if self.method.TRAINS:
             self.classifier.set_prompts(task.train_prompts, key=task.name)
             self.strategy.train(self.bench.train_stream[t])
             trainable = self.strategy.trainable_count
         t1 = time.perf_counter()
-        if not self.method.trains and self.built.protocol == "mtil" and zero_shot is not None:
+        if not self.method.TRAINS and self.built.protocol == "mtil" and zero_shot is not None:
             row = list(zero_shot)  # the model never changes and MTIL's class sets are fixed: same row
         else:
             row = self.evaluate(t)

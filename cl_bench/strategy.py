@@ -12,8 +12,8 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch.utils.data import DataLoader
 
-from . import faults
-from .api import MethodPlugin
+from . import faults, precision
+from .method import CLMethod
 
 
 class AccuracyCounter(SupervisedPlugin):
@@ -44,16 +44,16 @@ class CLStrategy(SupervisedTemplate):
       ``before_training_exp`` (Avalanche's own ``make_optimizer`` would put every parameter, frozen ones
       too, in group 0 and fails with several groups);
     - training for a fixed number of iterations or epochs (one int per task allowed);
-    - fp16 autocast + GradScaler on CUDA only;
+    - autocast at the run's resolved precision, with a GradScaler for fp16 only (cl_bench/precision.py);
     - plain, seeded DataLoaders (shuffle order is a function of the run seed and the task).
     """
 
-    def __init__(self, *, method: MethodPlugin, params, plugins=(), device="cpu", progress=None, **kw):
+    def __init__(self, *, method: CLMethod, params, plugins=(), device="cpu", progress=None, **kw):
         self.method = method
         self.params = params
         self.scheduler = None
-        self.use_amp = bool(params["amp"]) and torch.device(device).type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.precision = method.ctx.precision
+        self.scaler = torch.amp.GradScaler("cuda", enabled=precision.needs_scaler(self.precision))
         self.progress = progress
         self._steps_done = 0
         self._total_steps = 0
@@ -127,7 +127,7 @@ class CLStrategy(SupervisedTemplate):
 
     # -- one step ---------------------------------------------------------------------------------------
     def forward(self):
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.use_amp):
+        with self.method.autocast():
             return self.model(self.mb_x)
 
     def criterion(self):

@@ -14,7 +14,7 @@ def _cfg(method="lora", scenario="mtil-micro", overrides=None, config_file=None)
 def test_layers_scenario_method_profile_file_set(tmp_path):
     cfg = _cfg()
     m = registry.get_method("lora")
-    assert cfg.params["rank"] == m.profile_defaults["micro"]["rank"]  # profile beats method default
+    assert cfg.params["rank"] == m.PROFILE_DEFAULTS["micro"]["rank"]  # profile beats method default
     assert cfg.params["train_per_class"] == 200  # scenario default
     f = tmp_path / "c.yaml"
     f.write_text("rank: 3\nlr: 0.01\n")
@@ -34,7 +34,7 @@ def test_unknown_key_lists_valid_keys():
         _cfg(overrides={"nope": 1})
 
 
-@pytest.mark.parametrize("key,value", [("rank", "big"), ("rank", 1.5), ("amp", 1), ("lr", "fast"),
+@pytest.mark.parametrize("key,value", [("rank", "big"), ("rank", 1.5), ("targets", 3), ("lr", "fast"),
                                        ("epochs", [1.5])])
 def test_wrong_types_rejected(key, value):
     with pytest.raises(UserError, match="wrong type"):
@@ -71,7 +71,7 @@ def test_config_is_frozen():
 def test_resolve_params_direct():
     s, m = registry.get_scenario("cil-micro"), registry.get_method("finetune")
     p = resolve_params(s, m, {}, {"steps": 3})
-    assert p["steps"] == 3 and p["iterations"] == m.profile_defaults["micro"]["iterations"]
+    assert p["steps"] == 3 and p["iterations"] == m.PROFILE_DEFAULTS["micro"]["iterations"]
 
 
 def test_cil_micro_uses_the_cil_loss_recipe_of_distillation_methods():

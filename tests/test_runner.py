@@ -146,8 +146,8 @@ def test_lr_per_task_overrides_the_learning_rate(out_dir):
     assert res["matrix"][0] == res["zero_shot"]
     assert res["matrix"][1] != res["matrix"][0]
     ft = registry.get_method("finetune")
-    assert ft.defaults["lr_per_task"] == {"Aircraft": 5e-5, "MNIST": 5e-5}
-    assert ft.profile_defaults["micro"]["lr_per_task"] == {}
+    assert ft.DEFAULTS["lr_per_task"] == {"Aircraft": 5e-5, "MNIST": 5e-5}
+    assert ft.PROFILE_DEFAULTS["micro"]["lr_per_task"] == {}
 
 
 def test_git_commit_marks_uncommitted_changes(tmp_path):

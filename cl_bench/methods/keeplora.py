@@ -1,4 +1,4 @@
-"""KeepLoRA and KeepLoRA+ (METHODS.md section A), faithful to the reference MTIL code by default.
+"""KeepLoRA and KeepLoRA+ (docs/methods.md, keeplora), faithful to the reference MTIL code by default.
 
 Per task: estimate the task gradient of every attention weight, project it out of the protected
 subspace (pre-trained principal directions + earlier tasks' feature directions), take a rank-r SVD, freeze
@@ -15,13 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from cl_bench import lora
-from cl_bench.api import Method, MethodPlugin
-from cl_bench.attention_stats import StatAccumulator, record_attention_inputs
+from cl_bench.attention_stats import StatAccumulator
 from cl_bench.lora import attention_modules
-from cl_bench.schedules import one_cycle
 from cl_bench.subspace import grow_basis, project_out, weight_basis
 
-from .lora import MICRO_LORA
+from .lora import MICRO_LORA, LoRAFamily
 
 log = logging.getLogger(__name__)
 TOWER_PREFIX = {"visual": "v", "text": "t"}
@@ -31,10 +29,40 @@ def module_keys(model) -> list[str]:
     return [f"{tower}.{i}.{t}" for tower, _, i, _ in attention_modules(model) for t in "qkvo"]
 
 
-class KeepLoRAPlugin(MethodPlugin):
-    def __init__(self, ctx, plus: bool = False):
+DEFAULTS = {
+    "rank": 16, "alpha": 1.0,  # s = alpha / r = 1/16 (K2)
+    "v_weight_threshold": 0.85, "t_weight_threshold": 0.2,  # K3 (threshold set 2)
+    "v_feature_threshold": 0.99, "t_feature_threshold": 0.99,  # K9 (threshold set 1)
+    "weight_subspace_side": "out",  # "out" reproduces the MTIL code, "in" is the consistent choice (K3)
+    "feature_stat": "mean_token_matrix",  # or "covariance" (K9)
+    "saturation_guard": True, "saturation_eps": 1e-4,  # K5
+    "svd_oversample": 4, "svd_niter": 4,  # torch.svd_lowrank q = 4r, niter = 4
+    "lr": 1e-3, "weight_decay": 0.01, "batch_size": 64, "epochs": 10,
+    "head_scale": 30.0,
+}
+# The reference's epoch list per MTIL order (K7); KeepLoRA+ has its own.
+PROFILES = {"mtil": {"epochs": [10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 5]}, "micro": MICRO_LORA | {"alpha": 8.0}}
+SCENARIOS = {"mtil-order2": {"epochs": [5, 2, 5, 5, 5, 5, 10, 10, 10, 10, 10]}}
+PLUS_PROFILES = PROFILES | {"mtil": {"epochs": 5}}
+PLUS_SCENARIOS = {"mtil-order2": {"epochs": [5, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5]}}
+
+
+class KeepLoRA(LoRAFamily):
+    NAME = "keeplora"
+    DESCRIPTION = ("KeepLoRA: LoRA restricted to the residual subspace (orthogonal to pre-trained principal "
+                   "directions and earlier tasks' features), gradient-initialised, merged per task")
+    PAPER = "Luo et al., KeepLoRA (ICLR 2026, arXiv 2601.19659); reference MaolinLuo/KeepLoRA MTIL/"
+    DEFAULTS = DEFAULTS
+    PROFILE_DEFAULTS = PROFILES
+    SCENARIO_DEFAULTS = SCENARIOS
+    SWITCHES = ("rank", "alpha", "weight_subspace_side", "feature_stat", "saturation_guard", "svd_oversample",
+                "svd_niter", "v_weight_threshold", "t_weight_threshold", "v_feature_threshold",
+                "t_feature_threshold")
+    STATE = ("bases", "heads", "_weights_done")
+    plus = False  # KeepLoRA+ adds a per-task cosine head
+
+    def __init__(self, ctx):
         super().__init__(ctx)
-        self.plus = plus
         self.bases: dict[str, torch.Tensor] = {}  # module key -> protected basis P (D x k), input side
         self.heads: dict[str, torch.Tensor] = {}  # KeepLoRA+: task key -> frozen class means (C x E)
         self.adapters: dict[str, lora.LoRAAdapter] = {}
@@ -42,23 +70,20 @@ class KeepLoRAPlugin(MethodPlugin):
         self.head: nn.Parameter | None = None
         self.current_key = ""
         self._weights_done = False
-        if plus:
+        if self.plus:
             ctx.classifier.logit_hooks.append(self._head_logits)
 
     # -- configuration ----------------------------------------------------------------------------------
     def thr(self, name: str, tower: str) -> float:
-        return self.p[f"{TOWER_PREFIX[tower]}_{name}"]
+        return self.params[f"{TOWER_PREFIX[tower]}_{name}"]
 
     def switches(self) -> dict:
-        keys = ("rank", "alpha", "weight_subspace_side", "feature_stat", "saturation_guard", "svd_oversample",
-                "svd_niter", "v_weight_threshold", "t_weight_threshold", "v_feature_threshold",
-                "t_feature_threshold")
-        return {k: self.p[k] for k in keys} | {"variant": "keeplora-plus" if self.plus else "keeplora"}
+        return super().switches() | {"variant": self.NAME}
 
     # -- A.3: pre-trained principal subspace, once -----------------------------------------------------
     @torch.no_grad()
     def init_weight_bases(self, clip) -> None:
-        side = self.p["weight_subspace_side"]
+        side = self.params["weight_subspace_side"]
         for tower, _, i, mha in attention_modules(clip):
             thr = self.thr("weight_threshold", tower)
             if thr <= 1e-8:
@@ -71,7 +96,7 @@ class KeepLoRAPlugin(MethodPlugin):
     def estimate_gradients(self, strategy) -> dict[str, torch.Tensor]:
         """Mean over batches of the batch-mean CE gradient w.r.t. each q/k/v/o weight (grads enabled only
         on those weights: same result as the reference's all-parameter backward, far cheaper — F8)."""
-        clip, clf = strategy.model.clip, strategy.model
+        clip, clf = self.classifier.clip, self.classifier
         weights = {}
         for tower, _, i, mha in attention_modules(clip):
             weights[(tower, i)] = (mha.in_proj_weight, mha.out_proj.weight)
@@ -83,7 +108,7 @@ class KeepLoRAPlugin(MethodPlugin):
         n = 0
         for x, y in loader:
             x, y = x.to(strategy.device), y.to(strategy.device)
-            with torch.autocast("cuda", dtype=torch.float16, enabled=strategy.use_amp):
+            with self.autocast():
                 logits = clf(x)
             F.cross_entropy(logits.float(), y).backward()
             n += 1
@@ -95,20 +120,19 @@ class KeepLoRAPlugin(MethodPlugin):
             for w in (w_in, w_out):
                 w.grad = None
                 w.requires_grad_(False)
-        clf.invalidate()
         return grads
 
     def accum_loader(self, strategy):
         """The reference's accum_loader: the task's training data, shuffled, drop_last (equal batches)."""
         data = strategy.experience.dataset
-        bs = self.p["batch_size"]
+        bs = self.params["batch_size"]
         return strategy.loader(data, shuffle=True, batch_size=bs, drop_last=len(data) >= bs)
 
     # -- A.5-A.6: initialisation ------------------------------------------------------------------------
     @torch.no_grad()
     def init_adapters(self, clip, grads) -> None:
-        r = self.p["rank"]
-        self.adapters = lora.attach(clip, rank=r, alpha=self.p["alpha"], init="zeros")
+        r = self.params["rank"]
+        self.adapters = lora.attach(clip, rank=r, alpha=self.params["alpha"], init="zeros")
         skipped, norms = [], {}
         for key, a in list(self.adapters.items()):
             Gt = grads[key].T.float()  # (in, out): rows index the input dimension
@@ -116,11 +140,11 @@ class KeepLoRAPlugin(MethodPlugin):
             Gt = project_out(Gt, self.bases.get(key))
             after = Gt.norm()
             norms[key] = float(after / before) if before > 0 else 0.0
-            if self.p["saturation_guard"] and (before == 0 or after / before < self.p["saturation_eps"]):
+            if self.params["saturation_guard"] and (before == 0 or after / before < self.params["saturation_eps"]):
                 skipped.append(key)  # F4: the projected gradient is ~0, an SVD would give arbitrary directions
                 continue
-            q = min(self.p["svd_oversample"] * r, *Gt.shape)
-            U, S, V = torch.svd_lowrank(Gt.cpu(), q=q, niter=self.p["svd_niter"])
+            q = min(self.params["svd_oversample"] * r, *Gt.shape)
+            U, S, V = torch.svd_lowrank(Gt.cpu(), q=q, niter=self.params["svd_niter"])
             a.A.copy_(U[:, :r].to(a.A))
             a.B.copy_((torch.diag(S[:r]) @ V[:, :r].T).to(a.B))
             a.add_to_base(-1.0)  # W <- W - s (A B0)^T: the network function is unchanged at step 0
@@ -138,13 +162,13 @@ class KeepLoRAPlugin(MethodPlugin):
     # -- A.11: KeepLoRA+ head -----------------------------------------------------------------------------
     @torch.no_grad()
     def init_head(self, strategy) -> None:
-        clf = strategy.model
+        clf = self.classifier
         C = clf.num_classes
         sums = None
         counts = torch.zeros(C, device=strategy.device)
         for x, y in self.accum_loader(strategy):
             x, y = x.to(strategy.device), y.to(strategy.device)
-            with torch.autocast("cuda", dtype=torch.float16, enabled=strategy.use_amp):
+            with self.autocast():
                 z = clf.image_features(x).float()
             sums = torch.zeros(C, z.shape[1], device=z.device) if sums is None else sums
             sums.index_add_(0, y, z)
@@ -163,65 +187,50 @@ class KeepLoRAPlugin(MethodPlugin):
                           else img_feats.new_zeros(n, img_feats.shape[1], dtype=torch.float32))
         if not any_head:
             return logits
-        return logits + self.p["head_scale"] * img_feats.float() @ torch.cat(blocks).T
+        return logits + self.params["head_scale"] * img_feats.float() @ torch.cat(blocks).T
 
     # -- Avalanche callbacks --------------------------------------------------------------------------------
     def before_training_exp(self, strategy, **kw):
-        clip = strategy.model.clip
+        clip = self.classifier.clip
         self.report = {}
-        self.current_key = strategy.model.class_key
-        if not self._weights_done:  # A.3, before the first task only
+        self.current_key = self.classifier.class_key
+        if not self._weights_done:  # K3, before the first task only
             self.init_weight_bases(clip)
             self._weights_done = True
         grads = self.estimate_gradients(strategy)
         self.init_adapters(clip, grads)
-        strategy.model.invalidate()
         if self.plus:
             self.init_head(strategy)
 
-    def configure_optimizers(self, strategy, total_steps):
+    def param_groups(self, strategy):
+        """B of the visual adapters, B of the text adapters (and the KeepLoRA+ head): empty when every module
+        is saturated, and then nothing trains on this task."""
         v = [a.B for k, a in self.adapters.items() if k.startswith("visual")]
         t = [a.B for k, a in self.adapters.items() if k.startswith("text")]
         groups = [{"params": g} for g in (v, t) if g]
-        if self.plus:
+        if groups and self.plus:
             groups.append({"params": [self.head]})
-        if not groups:
-            return None, None  # every module saturated: nothing can train on this task
-        lr = self.task_lr(strategy)
-        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=self.p["weight_decay"])
-        return opt, one_cycle(opt, total_steps, lr)
+        return groups
 
     def after_training_exp(self, strategy, **kw):
-        clip = strategy.model.clip
-        lora.merge(clip)  # A.8: W <- W + s (A B)^T; net change s (A (B - B0))^T
-        self.adapters = {}
-        strategy.model.invalidate()
+        super().after_training_exp(strategy, **kw)  # merge: W <- W + s (A B)^T; net change s (A (B - B0))^T
         if self.plus:
             self.heads[self.current_key] = self.head.detach().clone()
             self.head = None
         self.update_bases(strategy)
 
-    # -- A.9-A.10: feature statistics and subspace growth ----------------------------------------------------
-    @torch.no_grad()
+    # -- feature statistics and subspace growth ------------------------------------------------------------
     def collect_features(self, strategy) -> StatAccumulator:
-        clf = strategy.model
-        acc = StatAccumulator(self.p["feature_stat"])
-        clf.eval()
-        with record_attention_inputs(clf.clip, acc, towers=("visual",)):
-            for x, _ in self.accum_loader(strategy):
-                with torch.autocast("cuda", dtype=torch.float16, enabled=strategy.use_amp):
-                    clf.clip.encode_image(x.to(strategy.device))
-        # Text: one forward of the task's prompts at full context (padding positions included, as in A.9).
-        with record_attention_inputs(clf.clip, acc, towers=("text",)):
-            with torch.autocast("cuda", dtype=torch.float16, enabled=strategy.use_amp):
-                clf.clip.encode_text(clf._tokens.to(strategy.device))
-        return acc
+        """Images: the accumulation loader, in eval mode. Text: one forward of the task's prompts at full
+        context (padding positions included, as the reference)."""
+        self.classifier.eval()
+        return self.attention_statistics(strategy, self.params["feature_stat"], self.accum_loader(strategy))
 
     def update_bases(self, strategy) -> None:
         acc = self.collect_features(strategy)
         self.report["feature_stat_mb"] = acc.nbytes() / 2**20
         sizes = {}
-        for key in module_keys(strategy.model.clip):
+        for key in module_keys(self.classifier.clip):
             tower, block, t = key.split(".")
             M = acc.values[f"{tower}.{block}.{'o' if t == 'o' else 'qkv'}"]
             thr = self.thr("feature_threshold", tower)
@@ -233,58 +242,17 @@ class KeepLoRAPlugin(MethodPlugin):
     def task_report(self) -> dict:
         return self.report
 
-    # -- resume ------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {"bases": {k: v.cpu() for k, v in self.bases.items()},
-                "heads": {k: v.cpu() for k, v in self.heads.items()}, "weights_done": self._weights_done}
-
-    def load_state_dict(self, state: dict) -> None:
-        dev = self.ctx.device
-        self.bases = {k: v.to(dev) for k, v in state["bases"].items()}
-        self.heads = {k: v.to(dev) for k, v in state["heads"].items()}
-        self._weights_done = state["weights_done"]
-
 
 def _summary(d: dict[str, float]) -> dict:
     vals = list(d.values())
     return {"min": min(vals), "mean": sum(vals) / len(vals), "max": max(vals)} if vals else {}
 
 
-DEFAULTS = {
-    "rank": 16, "alpha": 1.0,  # s = alpha / r = 1/16 (A.2)
-    "v_weight_threshold": 0.85, "t_weight_threshold": 0.2,  # A.3 (threshold set 2)
-    "v_feature_threshold": 0.99, "t_feature_threshold": 0.99,  # A.10 (threshold set 1)
-    "weight_subspace_side": "out",  # F1: "out" reproduces the MTIL code, "in" is the consistent choice
-    "feature_stat": "mean_token_matrix",  # F2: or "covariance"
-    "saturation_guard": True, "saturation_eps": 1e-4,  # F4
-    "svd_oversample": 4, "svd_niter": 4,  # torch.svd_lowrank q = 4r, niter = 4
-    "lr": 1e-3, "weight_decay": 0.01, "batch_size": 64, "epochs": 10, "amp": True,
-    "head_scale": 30.0,
-}
-PROFILES = {
-    # Reference epoch lists per order (A.7).
-    "mtil": {"epochs": [10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 5]},
-    "mtil-order2": {"epochs": [5, 2, 5, 5, 5, 5, 10, 10, 10, 10, 10]},
-    "micro": MICRO_LORA | {"alpha": 8.0},
-}
-PLUS_PROFILES = PROFILES | {"mtil": {"epochs": 5}, "mtil-order2": {"epochs": [5, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5]}}
-
-METHOD = Method(
-    name="keeplora",
-    description="KeepLoRA: LoRA restricted to the residual subspace (orthogonal to pre-trained principal "
-                "directions and earlier tasks' features), gradient-initialised, merged per task",
-    paper="Luo et al., KeepLoRA (ICLR 2026, arXiv 2601.19659); reference MaolinLuo/KeepLoRA MTIL/",
-    defaults=DEFAULTS,
-    profile_defaults=PROFILES,
-    plugins=lambda ctx: [KeepLoRAPlugin(ctx)],
-)
-
-METHOD_PLUS = Method(
-    name="keeplora-plus",
-    description="KeepLoRA+: KeepLoRA plus a per-task cosine head initialised from class means",
-    paper="Luo et al., KeepLoRA (ICLR 2026), CosineClassifier variant",
-    defaults=DEFAULTS,
-    profile_defaults=PLUS_PROFILES,
-    plugins=lambda ctx: [KeepLoRAPlugin(ctx, plus=True)],
-    aliases=("keeplora+",),
-)
+class KeepLoRAPlus(KeepLoRA):
+    NAME = "keeplora-plus"
+    DESCRIPTION = "KeepLoRA+: KeepLoRA plus a per-task cosine head initialised from class means"
+    PAPER = "Luo et al., KeepLoRA (ICLR 2026), CosineClassifier variant"
+    PROFILE_DEFAULTS = PLUS_PROFILES
+    SCENARIO_DEFAULTS = PLUS_SCENARIOS
+    ALIASES = ("keeplora+",)
+    plus = True

@@ -1,4 +1,4 @@
-"""O-LoRA (METHODS.md E, E.1): a new LoRA pair per task, earlier pairs merged into the weights but their
+"""O-LoRA (docs/methods.md, olora): a new LoRA pair per task, earlier pairs merged into the weights but their
 A factors kept, and a penalty on the overlap of the new A with every old A.
 
 loss = CE + lambda1 * sum_modules |A_old A_new^T|_1 + lambda2 * sum_new (|A|_F + |B|_F)  (the reference's
@@ -10,9 +10,8 @@ from __future__ import annotations
 import torch
 
 from cl_bench import lora
-from cl_bench.api import Method
 
-from .lora import MICRO_LORA, LoRAPlugin
+from .lora import MICRO_LORA, SeqLoRA
 
 
 def orthogonality_penalty(old_A: dict[str, torch.Tensor], adapters: dict[str, lora.LoRAAdapter]) -> torch.Tensor:
@@ -29,7 +28,18 @@ def l2_penalty(adapters: dict[str, lora.LoRAAdapter]) -> torch.Tensor:
     return sum((a.A.norm() + a.B.norm() for a in adapters.values()), torch.zeros(()))
 
 
-class OLoRAPlugin(LoRAPlugin):
+class OLoRA(SeqLoRA):
+    NAME = "olora"
+    DESCRIPTION = "O-LoRA: a new LoRA pair per task, penalising overlap of its A with earlier tasks' A"
+    PAPER = ("Wang et al., Orthogonal Subspace Learning for Language Model Continual Learning (EMNLP 2023 "
+             "Findings); reference cmnfriend/O-LoRA")
+    # Reference: q and v, r = 8, alpha = 32, lambda1 = 0.5, lambda2 = 0; schedule as the LoRA baseline.
+    DEFAULTS = {"rank": 8, "alpha": 32.0, "targets": ["q", "v"], "lambda1": 0.5, "lambda2": 0.0, "lr": 1e-3,
+                "weight_decay": 0.01, "batch_size": 64, "epochs": 5}
+    PROFILE_DEFAULTS = {"micro": MICRO_LORA | {"alpha": 16.0}}
+    SWITCHES = ("targets", "rank", "alpha", "lambda1", "lambda2")
+    STATE = ("old_A",)
+
     def __init__(self, ctx):
         super().__init__(ctx)
         self.old_A: dict[str, torch.Tensor] = {}  # module key -> stacked frozen A's of earlier tasks (in x r_sum)
@@ -37,9 +47,9 @@ class OLoRAPlugin(LoRAPlugin):
 
     def before_backward(self, strategy, **kw):
         orth = orthogonality_penalty(self.old_A, self.adapters).to(strategy.loss)
-        strategy.loss = strategy.loss + self.p["lambda1"] * orth
-        if self.p["lambda2"]:
-            strategy.loss = strategy.loss + self.p["lambda2"] * l2_penalty(self.adapters).to(strategy.loss)
+        strategy.loss = strategy.loss + self.params["lambda1"] * orth
+        if self.params["lambda2"]:
+            strategy.loss = strategy.loss + self.params["lambda2"] * l2_penalty(self.adapters).to(strategy.loss)
         self.last_penalty = orth.detach()  # read once per task, no per-step device sync
 
     def after_training_exp(self, strategy, **kw):
@@ -50,25 +60,3 @@ class OLoRAPlugin(LoRAPlugin):
 
     def task_report(self):
         return {"orthogonality_penalty_last_step": float(self.last_penalty)}
-
-    def switches(self):
-        return super().switches() | {"lambda1": self.p["lambda1"], "lambda2": self.p["lambda2"]}
-
-    def state_dict(self):
-        return {"old_A": {k: v.cpu() for k, v in self.old_A.items()}}
-
-    def load_state_dict(self, state):
-        self.old_A = {k: v.to(self.ctx.device) for k, v in state["old_A"].items()}
-
-
-METHOD = Method(
-    name="olora",
-    description="O-LoRA: a new LoRA pair per task, penalising overlap of its A with earlier tasks' A",
-    paper="Wang et al., Orthogonal Subspace Learning for Language Model Continual Learning (EMNLP 2023 "
-          "Findings); reference cmnfriend/O-LoRA",
-    # Reference: q and v, r = 8, alpha = 32, lambda1 = 0.5, lambda2 = 0; schedule as the LoRA baseline.
-    defaults={"rank": 8, "alpha": 32.0, "targets": ["q", "v"], "lambda1": 0.5, "lambda2": 0.0, "lr": 1e-3,
-              "weight_decay": 0.01, "batch_size": 64, "epochs": 5},
-    profile_defaults={"micro": MICRO_LORA | {"alpha": 16.0}},
-    plugins=lambda ctx: [OLoRAPlugin(ctx)],
-)

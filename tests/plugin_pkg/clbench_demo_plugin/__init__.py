@@ -1,32 +1,27 @@
 """A minimal outside plugin: a method that trains only the final LayerNorm of the image tower, and a
 one-task scenario reusing cl-bench's micro world. Nothing in cl_bench/ knows about it."""
 
+from cl_bench.api import CLMethod, Scenario
 from cl_bench.benchmarks.micro import build_mtil
 
-from cl_bench.api import Method, MethodPlugin, Scenario
 
+class LayerNormOnly(CLMethod):
+    NAME = "demo-headonly"
+    DESCRIPTION = "demo plugin: tunes the image tower's last LayerNorm"
+    PAPER = "none (test plugin)"
+    DEFAULTS = {"iterations": 3, "lr": 1e-3, "batch_size": 16}
 
-class LayerNormOnly(MethodPlugin):
     def before_training_exp(self, strategy, **kw):
-        for p in strategy.model.clip.visual.ln_post.parameters():
+        for p in self.classifier.clip.visual.ln_post.parameters():
             p.requires_grad_(True)
 
     def after_training_exp(self, strategy, **kw):
-        for p in strategy.model.parameters():
+        for p in self.classifier.parameters():
             p.requires_grad_(False)
-        strategy.model.invalidate()
 
     def switches(self):
         return {"trained": "visual.ln_post"}
 
-
-METHOD = Method(
-    name="demo-headonly",
-    description="demo plugin: tunes the image tower's last LayerNorm",
-    paper="none (test plugin)",
-    defaults={"iterations": 3, "lr": 1e-3, "batch_size": 16},
-    plugins=lambda ctx: [LayerNormOnly(ctx)],
-)
 
 SCENARIO = Scenario(
     name="demo-colours",
