@@ -119,6 +119,19 @@ def test_third_party_plugin_is_listed_and_runs(installed_plugin, tmp_path):
     assert res["per_task"][0]["trainable_params"] == 2 * 32  # ln_post weight + bias of width 32
 
 
+def test_worked_example_plugin_runs_and_matches_the_doc(installed_plugin, tmp_path):
+    """docs/adding-a-method.md shows tests/plugin_pkg's L2-SP module verbatim, and that module runs."""
+    doc = (Path(__file__).parents[1] / "docs" / "adding-a-method.md").read_text()
+    assert (PLUGIN / "clbench_demo_plugin" / "l2sp.py").read_text() in doc
+    code = main(["run", "--method", "demo-l2sp", "--scenario", "demo-colours", "--quiet", "--device", "cpu",
+                 "--out", str(tmp_path), "--set", "iterations=3"])
+    assert code == 0
+    res = json.loads((tmp_path / "demo-colours" / "demo-l2sp" / "seed0.json").read_text())
+    assert res["status"] == "finished" and res["switches"] == {"l2sp": 0.01}
+    assert res["per_task"][0]["extra"]["l2sp_penalty_last_step"] > 0  # the weights moved from the anchor
+    assert res["config"]["params"]["lr"] == 6e-4  # the micro profile's value
+
+
 def test_results_files_are_written_with_normal_permissions(tmp_path):
     import stat
 

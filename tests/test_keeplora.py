@@ -169,7 +169,7 @@ def test_keeplora_plus_runs_with_heads(tmp_path):
     assert set(run.plugin.heads) == {"digits", "colours"}
     # head rows start as normalised class means: unit norm, one per class
     assert run.plugin.heads["digits"].shape[0] == 10
-    assert registry.get_method("keeplora+").name == "keeplora-plus"
+    assert registry.get_method("keeplora+").NAME == "keeplora-plus"
     # trainable = the B (r x d) of every initialised adapter + the head (C x E): tiny-test d = E = 32, r = 2
     skipped = res["per_task"][0]["extra"]["skipped_modules"]
     n_adapters = 4 * len(list(attention_modules(run.classifier.clip))) - len(skipped)
