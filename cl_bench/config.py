@@ -145,6 +145,8 @@ RULES: dict[str, tuple[str, Any]] = {
     "t_weight_threshold": _ENERGY, "v_feature_threshold": _ENERGY, "t_feature_threshold": _ENERGY,
     "epochs": ("a positive integer, or a list of one positive integer per task",
                lambda v: _int_at_least(1)(v) or (isinstance(v, list) and bool(v) and all(map(_int_at_least(1), v)))),
+    "deficient_columns": ("one of keep, drop, reproject", lambda v: v in ("keep", "drop", "reproject")),
+    "deficient_eps": _POS,
     "precision": ("one of " + ", ".join(PRECISIONS), lambda v: v in PRECISIONS),
     "lr_per_task": ("a mapping of task name to a finite learning rate >= 0",
                     lambda v: isinstance(v, dict) and all(_number(0)(x) for x in v.values())),

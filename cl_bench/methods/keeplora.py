@@ -29,13 +29,46 @@ def module_keys(model) -> list[str]:
     return [f"{tower}.{i}.{t}" for tower, _, i, _ in attention_modules(model) for t in "qkvo"]
 
 
+def gradient_factors(U, S, V, r: int, P: torch.Tensor | None, deficient: str, eps: float):
+    """A = U_r and B0 = S_r V_r^T from the SVD of the projected gradient (K4), and how many of the r columns
+    have a singular value below ``eps * S_0``.
+
+    When the projected gradient has rank below r, those columns are not its singular vectors but leftovers of
+    the random sketch, and nothing makes them orthogonal to the protected basis P (K6). ``keep`` uses them
+    anyway (the reference); ``drop`` zeroes them (a zero column of A gets a zero gradient in B, so it never
+    trains); ``reproject`` removes P and the kept columns from them and re-normalises (dropping any that vanish).
+    """
+    A, B0 = U[:, :r].clone(), torch.diag(S[:r]) @ V[:, :r].T
+    bad = [j for j in range(min(r, len(S))) if S[j] < eps * S[0]] if len(S) and S[0] > 0 else list(range(r))
+    if deficient == "keep" or not bad:
+        return A, B0, len(bad)
+    good = [j for j in range(A.shape[1]) if j not in bad]
+    done = A[:, good]
+    for j in bad:
+        c = A[:, j] if deficient == "reproject" else torch.zeros_like(A[:, j])
+        for basis in (P, done, P, done):  # twice: one Gram-Schmidt pass loses orthogonality in float32
+            if basis is not None and basis.numel():
+                basis = basis.to(c)
+                c = c - basis @ (basis.T @ c)
+        n = c.norm()
+        c = c / n if n > 1e-6 else torch.zeros_like(c)
+        A[:, j] = c
+        if n <= 1e-6:
+            B0[j] = 0.0
+        else:
+            done = torch.cat([done, c[:, None]], dim=1)
+    return A, B0, len(bad)
+
+
 DEFAULTS = {
     "rank": 16, "alpha": 1.0,  # s = alpha / r = 1/16 (K2)
     "v_weight_threshold": 0.85, "t_weight_threshold": 0.2,  # K3 (threshold set 2)
     "v_feature_threshold": 0.99, "t_feature_threshold": 0.99,  # K9 (threshold set 1)
     "weight_subspace_side": "out",  # "out" reproduces the MTIL code, "in" is the consistent choice (K3)
     "feature_stat": "mean_token_matrix",  # or "covariance" (K9)
-    "saturation_guard": True, "saturation_eps": 1e-4,  # K5
+    # Corrections, off by default so the default reproduces the reference (K5, K6).
+    "saturation_guard": False, "saturation_eps": 1e-4,
+    "deficient_columns": "keep", "deficient_eps": 1e-4,  # keep | drop | reproject
     "svd_oversample": 4, "svd_niter": 4,  # torch.svd_lowrank q = 4r, niter = 4
     "lr": 1e-3, "weight_decay": 0.01, "batch_size": 64, "epochs": 10,
     "head_scale": 30.0,
@@ -55,8 +88,8 @@ class KeepLoRA(LoRAFamily):
     DEFAULTS = DEFAULTS
     PROFILE_DEFAULTS = PROFILES
     SCENARIO_DEFAULTS = SCENARIOS
-    SWITCHES = ("rank", "alpha", "weight_subspace_side", "feature_stat", "saturation_guard", "svd_oversample",
-                "svd_niter", "v_weight_threshold", "t_weight_threshold", "v_feature_threshold",
+    SWITCHES = ("rank", "alpha", "weight_subspace_side", "feature_stat", "saturation_guard", "deficient_columns",
+                "deficient_eps", "svd_oversample", "svd_niter", "v_weight_threshold", "t_weight_threshold", "v_feature_threshold",
                 "t_feature_threshold")
     STATE = ("bases", "heads", "_weights_done")
     plus = False  # KeepLoRA+ adds a per-task cosine head
@@ -133,7 +166,7 @@ class KeepLoRA(LoRAFamily):
     def init_adapters(self, clip, grads) -> None:
         r = self.params["rank"]
         self.adapters = lora.attach(clip, rank=r, alpha=self.params["alpha"], init="zeros")
-        skipped, norms = [], {}
+        skipped, norms, deficient = [], {}, {}
         for key, a in list(self.adapters.items()):
             Gt = grads[key].T.float()  # (in, out): rows index the input dimension
             before = Gt.norm()
@@ -141,12 +174,16 @@ class KeepLoRA(LoRAFamily):
             after = Gt.norm()
             norms[key] = float(after / before) if before > 0 else 0.0
             if self.params["saturation_guard"] and (before == 0 or after / before < self.params["saturation_eps"]):
-                skipped.append(key)  # F4: the projected gradient is ~0, an SVD would give arbitrary directions
+                skipped.append(key)  # K5: the projected gradient is ~0, an SVD would give arbitrary directions
                 continue
             q = min(self.params["svd_oversample"] * r, *Gt.shape)
             U, S, V = torch.svd_lowrank(Gt.cpu(), q=q, niter=self.params["svd_niter"])
-            a.A.copy_(U[:, :r].to(a.A))
-            a.B.copy_((torch.diag(S[:r]) @ V[:, :r].T).to(a.B))
+            A, B0, lost = gradient_factors(U, S, V, r, self.bases.get(key), self.params["deficient_columns"],
+                                           self.params["deficient_eps"])
+            if lost:
+                deficient[key] = lost
+            a.A.copy_(A.to(a.A))
+            a.B.copy_(B0.to(a.B))
             a.add_to_base(-1.0)  # W <- W - s (A B0)^T: the network function is unchanged at step 0
         for key in skipped:
             self.adapters.pop(key)
@@ -157,6 +194,7 @@ class KeepLoRA(LoRAFamily):
             a.A.requires_grad_(False)
             a.B.requires_grad_(True)
         self.report["skipped_modules"] = skipped
+        self.report["deficient_columns"] = deficient  # module -> columns below deficient_eps * S_0 (K6)
         self.report["projected_grad_norm_ratio"] = _summary(norms)
 
     # -- A.11: KeepLoRA+ head -----------------------------------------------------------------------------
