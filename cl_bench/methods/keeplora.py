@@ -89,8 +89,8 @@ class KeepLoRA(LoRAFamily):
     PROFILE_DEFAULTS = PROFILES
     SCENARIO_DEFAULTS = SCENARIOS
     SWITCHES = ("rank", "alpha", "weight_subspace_side", "feature_stat", "saturation_guard", "deficient_columns",
-                "deficient_eps", "svd_oversample", "svd_niter", "v_weight_threshold", "t_weight_threshold", "v_feature_threshold",
-                "t_feature_threshold")
+                "deficient_eps", "svd_oversample", "svd_niter", "v_weight_threshold", "t_weight_threshold",
+                "v_feature_threshold", "t_feature_threshold")
     STATE = ("bases", "heads", "_weights_done")
     plus = False  # KeepLoRA+ adds a per-task cosine head
 
