@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from . import faults
-from .config import same_config
+from .config import OPERATIONAL_KEYS, same_config
 from .errors import UserError
 
 FORMAT = 2
@@ -36,9 +36,9 @@ def save(path: Path, *, task: int, identity: dict, model: dict, method: dict, re
     os.replace(tmp, path)
 
 
-def load(path: Path, device, identity: dict) -> dict | None:
+def load(path: Path, device, identity: dict, operational: frozenset[str] = OPERATIONAL_KEYS) -> dict | None:
     """The checkpoint at ``path``, None when there is none; a one-line UserError when it is unreadable or
-    belongs to another run."""
+    belongs to another run (one that differs in more than its ``operational`` keys)."""
     if not path.is_file():
         return None
     try:
@@ -49,7 +49,7 @@ def load(path: Path, device, identity: dict) -> dict | None:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"cannot resume: {path} is not a checkpoint of this cl-bench version; delete it and "
                         "re-run without --resume")
-    diff = same_config(state["identity"], identity)
+    diff = same_config(state["identity"], identity, operational)
     if diff:
         raise UserError(f"cannot resume: checkpoint {path} was written by another run (differs in "
                         f"{', '.join(diff)}); use that run's options, or delete it and re-run without --resume")

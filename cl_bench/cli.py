@@ -176,8 +176,8 @@ def _write(path: str, text: str, console: Console) -> None:
 
 
 def cmd_leaderboard(args, console: Console) -> int:
-
-    from .leaderboard import build_leaderboard, load_runs, print_leaderboard, to_csv, to_markdown
+    from .leaderboard import build_leaderboard, load_runs, to_csv, to_markdown
+    from .render import print_leaderboard
 
     lb = build_leaderboard(load_runs(args.results), scenario=args.scenario)
     text = to_markdown(lb) if args.format == "md" else to_csv(lb)

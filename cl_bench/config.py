@@ -192,11 +192,23 @@ def make_config(*, method: type[CLMethod], scenario: Scenario, backbone: str | N
                      seed=seed, device=device, out=out, params=MappingProxyType(params))
 
 
-def same_config(a: Mapping, b: Mapping) -> list[str]:
-    """Keys whose values differ between two config dicts (JSON-normalised)."""
+# Run-level keys that cannot change what a run computes: where it writes, what it runs on, how fast it
+# evaluates. Methods and scenarios add their own (paths to their inputs) as ``OPERATIONAL``. --resume and
+# the leaderboard both ignore exactly these keys (docs/results-format.md); every other key must match.
+OPERATIONAL_KEYS = frozenset({"out", "device", "eval_batch_size", "num_workers"})
+
+
+def operational_keys(*declarers: object) -> frozenset[str]:
+    """The run-level operational keys plus those declared (``OPERATIONAL``) by a method and a scenario
+    (None: not known here, e.g. a plugin that is not installed)."""
+    return OPERATIONAL_KEYS.union(*(getattr(d, "OPERATIONAL", ()) for d in declarers if d is not None))
+
+
+def same_config(a: Mapping, b: Mapping, operational: frozenset[str] = OPERATIONAL_KEYS) -> list[str]:
+    """Keys whose values differ between two config dicts (JSON-normalised), operational keys left out."""
     a, b = json.loads(json.dumps(a)), json.loads(json.dumps(b))
     keys = sorted(set(a) | set(b))
-    diff = [k for k in keys if k not in ("out", "params") and a.get(k) != b.get(k)]
+    diff = [k for k in keys if k not in operational and k != "params" and a.get(k) != b.get(k)]
     pa, pb = a.get("params", {}), b.get("params", {})
-    diff += [f"params.{k}" for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
+    diff += [f"params.{k}" for k in sorted(set(pa) | set(pb)) if k not in operational and pa.get(k) != pb.get(k)]
     return diff

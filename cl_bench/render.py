@@ -1,10 +1,25 @@
-"""Terminal rendering with rich: progress bars, the accuracy matrix and the metric tables."""
+"""Terminal rendering with rich: progress bars, a run's accuracy matrix and metric tables, and leaderboards."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
+
+from . import protocols
+from .leaderboard.model import Leaderboard
+from .leaderboard.text import (
+    COST_HEADER,
+    EXCLUDED_HEADER,
+    cost_cells,
+    describe,
+    excluded_cells,
+    provenance_lines,
+    summary,
+    table_cells,
+    table_header,
+)
 
 
 def make_progress(console: Console, quiet: bool) -> Progress | None:
@@ -34,26 +49,21 @@ def matrix_table(res: dict) -> Table:
 
 
 def metrics_table(res: dict) -> Table | None:
+    """A run's metrics, one row per table of its protocol (the per-task values, then the summaries)."""
     m = res.get("metrics")
     if not m:
         return None
-    tasks = res["tasks"]
-    if res["protocol"] == "cil":
-        t = Table(title="Class-incremental accuracy (%) on all classes seen so far", title_justify="left")
-        t.add_column("metric", style="bold")
-        for name in tasks:
-            t.add_column(name, justify="right")
-        t.add_column("Avg.", justify="right", style="bold")
-        t.add_column("Last", justify="right", style="bold")
-        t.add_row("accuracy", *map(_fmt, m["steps"]), _fmt(m["avg"]), _fmt(m["last"]))
-        return t
-    t = Table(title="MTIL metrics (%)", title_justify="left")
+    protocol = protocols.get(res["protocol"])
+    summary_columns = list(dict.fromkeys(col for spec in protocol.tables for col, _, _ in spec.summaries))
+    t = Table(title=protocol.metrics_title, title_justify="left")
     t.add_column("metric", style="bold")
-    for name in tasks:
+    for name in res["tasks"]:
         t.add_column(name, justify="right")
-    t.add_column("mean", justify="right", style="bold")
-    for key, label in (("transfer", "Transfer"), ("avg", "Avg."), ("last", "Last")):
-        t.add_row(label, *map(_fmt, m[key]["per_task"]), _fmt(m[key]["mean"]))
+    for col in summary_columns:
+        t.add_column(col, justify="right", style="bold")
+    for spec in protocol.tables:
+        summaries = {col: _fmt(v) for (col, _, _), v in zip(spec.summaries, spec.summary_values(m))}
+        t.add_row(spec.label, *map(_fmt, spec.values(m)), *(summaries.get(c, "") for c in summary_columns))
     return t
 
 
@@ -68,6 +78,9 @@ def cost_table(res: dict) -> Table:
 
 
 def print_results(console: Console, res: dict) -> None:
+    if res.get("converted_from"):
+        console.print(f"(results schema {res['converted_from']}, read as schema {res['schema_version']})",
+                      style="dim", markup=False)
     console.print(matrix_table(res))
     mt = metrics_table(res)
     if mt is not None:
@@ -76,3 +89,35 @@ def print_results(console: Console, res: dict) -> None:
         console.print(cost_table(res))
     if res.get("error"):
         console.print(f"[red]{res['status']}: {res['error']}[/red]")
+
+
+def to_rich(lb: Leaderboard) -> list:
+    """rich Tables: the ranked summary, the metric tables, cost, and (if any) the runs not included."""
+
+    def make(title, header, rows):
+        t = Table(title=title)
+        for i, name in enumerate(header):
+            t.add_column(name, justify="left" if i == 0 else "right")
+        for r in rows:
+            t.add_row(*map(Text, r))  # Text, not markup: labels like "[ZSCL-nb]" are not styles
+        return t
+
+    tables = [make(f"{lb.scenario}: summary (ranked by Last)", *summary(lb))]
+    tables += [make(f"{lb.scenario}: {t.title}", table_header(t),
+                   [table_cells(t, row) for row in t.rows]) for t in lb.tables]
+    tables.append(make(f"{lb.scenario}: cost", COST_HEADER, map(cost_cells, lb.costs)))
+    if lb.excluded:
+        tables.append(make("not included (not finished)", EXCLUDED_HEADER, map(excluded_cells, lb.excluded)))
+    return tables
+
+
+def print_leaderboard(lb: Leaderboard, console=None) -> None:
+    """Print the rich tables, then notes and provenance, to a rich Console (default: a new one)."""
+    console = console or Console()
+    console.print(describe(lb), markup=False)
+    for table in to_rich(lb):
+        console.print(table)
+    for line in lb.notes:
+        console.print(f"note: {line}", markup=False)
+    for line in provenance_lines(lb):
+        console.print(line, markup=False, style="dim")

@@ -18,7 +18,7 @@ from avalanche.benchmarks.utils import AvalancheDataset
 from . import __version__, checkpoint, faults, precision, registry
 from .backbone import load_backbone
 from .classifier import CLIPClassifier
-from .config import RunConfig, same_config
+from .config import RunConfig, operational_keys, same_config
 from .errors import UserError
 from .lora import plain_state_dict
 from .method import RunContext
@@ -122,7 +122,12 @@ class Run:
                       "prompts": self.built.info.get("prompts", "single"), "precision": self.precision},
             versions=versions(), device=device_name(self.device),
             tasks=[t.name for t in self.built.tasks], test_sizes=[len(t.test) for t in self.built.tasks],
-            switches=self.plugin.switches()) | {"scenario_info": self.built.info}
+            switches=self.plugin.switches(), operational=self.operational(),
+            scenario_keys=self.scenario.defaults) | {"scenario_info": self.built.info}
+
+    def operational(self) -> frozenset[str]:
+        """Keys that may differ between this run and one it resumes or averages with (docs/results-format.md)."""
+        return operational_keys(self.method, self.scenario)
 
     # -- evaluation -------------------------------------------------------------------------------------
     def evaluate(self, after: int | None) -> list[float | None]:
@@ -197,7 +202,7 @@ class Run:
     def resume_point(self) -> tuple[dict, int]:
         """The results so far and the first task to run, after restoring the model and method state."""
         res = load_results(self.path)
-        diff = same_config(res["config"], self.cfg.to_dict())
+        diff = same_config(res["config"], self.cfg.to_dict(), self.operational())
         if diff:
             raise UserError(f"cannot resume {self.path}: its config differs in {', '.join(diff)}; "
                             "use the same options or drop --resume")
@@ -209,7 +214,7 @@ class Run:
             self.log(f"{self.path} is already finished; nothing to resume")
             return res, len(res["matrix"])
         done = len(res["matrix"])
-        state = checkpoint.load(self.ckpt, self.device, checkpoint.run_identity(self.cfg))
+        state = checkpoint.load(self.ckpt, self.device, checkpoint.run_identity(self.cfg), self.operational())
         if state is None and done > 0:
             raise UserError(f"cannot resume: checkpoint {self.ckpt} is missing, so the model after the {done} "
                             f"finished task(s) in {self.path} is lost; re-run without --resume")
@@ -238,8 +243,8 @@ class Run:
             self.strategy.train(self.bench.train_stream[t])
             trainable = self.strategy.trainable_count
         t1 = time.perf_counter()
-        if not self.method.TRAINS and self.built.protocol == "mtil" and zero_shot is not None:
-            row = list(zero_shot)  # the model never changes and MTIL's class sets are fixed: same row
+        if not self.method.TRAINS and self.built.protocol.fixed_class_sets and zero_shot is not None:
+            row = list(zero_shot)  # the model never changes and neither do the class sets: same row
         else:
             row = self.evaluate(t)
         t2 = time.perf_counter()

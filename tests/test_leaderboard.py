@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,12 +29,11 @@ from cl_bench.leaderboard import (
     build_leaderboard,
     format_cell,
     load_runs,
-    print_leaderboard,
     summary,
     to_csv,
     to_markdown,
-    to_rich,
 )
+from cl_bench.render import print_leaderboard, to_rich
 from cl_bench.results import compute_metrics
 
 FIXTURES = Path(__file__).parent / "fixtures" / "leaderboard"
@@ -46,6 +47,18 @@ def fixtures_cwd(monkeypatch):
 
 def _runs(*dirs):
     return load_runs([FIXTURES / d for d in dirs])
+
+
+def _edited(tmp_path, folder, edit, which=lambda record: True):
+    """The runs of a fixture folder after ``edit`` changed the chosen files on disk (a copy under tmp_path):
+    the leaderboard compares what the results files say, through their setting blocks."""
+    shutil.copytree(FIXTURES / folder, tmp_path / folder)
+    for f in sorted((tmp_path / folder).rglob("seed*.json")):
+        record = json.loads(f.read_text())
+        if which(record):
+            edit(record)
+            f.write_text(json.dumps(record))
+    return load_runs([tmp_path / folder])
 
 
 def _table(lb, key):
@@ -179,10 +192,8 @@ def test_incompatible_files_refused_naming_both(fixtures_cwd):
     ("prompt convention", lambda r: r["backbone"].update(prompts="ensemble")),
     ("task list", lambda r: r.update(tasks=["shapes", "colours", "glyphs"])),
 ])
-def test_every_incompatibility_is_refused(field, mutate):
-    runs = _runs("micro")
-    zeroshot = next(r for r in runs if r["method"] == "zeroshot")
-    mutate(zeroshot)
+def test_every_incompatibility_is_refused(field, mutate, tmp_path):
+    runs = _edited(tmp_path, "micro", mutate, lambda r: r["method"] == "zeroshot")
     message = rf"finetune/seed0\.json and .*zeroshot/seed0\.json are not comparable: {field} differs"
     with pytest.raises(UserError, match=message):
         build_leaderboard(runs)
@@ -196,20 +207,27 @@ def test_same_method_and_seed_twice_is_refused():
         build_leaderboard(runs + [twin])
 
 
-def test_different_switches_within_a_method_are_refused():
-    runs = _runs("micro")
-    lora1 = next(r for r in runs if r["method"] == "lora" and r["seed"] == 1)
-    lora1["switches"] = {"merge_after_task": False}
-    with pytest.raises(UserError, match=r"\(lora\) cannot be averaged: method switches differ"):
+def _lora_seed1(record):
+    return record["method"] == "lora" and record["seed"] == 1
+
+
+def test_different_switches_within_a_method_are_refused(tmp_path):
+    runs = _edited(tmp_path, "micro", lambda r: r.update(switches={"merge_after_task": False}), _lora_seed1)
+    with pytest.raises(UserError, match=r"\(lora\) cannot be averaged: method switch merge_after_task \(True vs "
+                                        r"False\) differs"):
         build_leaderboard(runs)
 
 
-def test_different_hyper_parameters_within_a_method_are_refused():
-    runs = _runs("micro")
-    lora1 = next(r for r in runs if r["method"] == "lora" and r["seed"] == 1)
-    lora1["config"]["params"]["eval_batch_size"] = 7  # operational: still averaged
-    assert build_leaderboard(runs).costs
-    lora1["config"]["params"]["lr"] = 0.5
+def test_operational_keys_average_together_hyper_parameters_do_not(tmp_path):
+    def operational(record):
+        record["config"]["params"].update(eval_batch_size=7, num_workers=3)
+        record["config"].update(device="cuda", out="/somewhere/else")
+
+    runs = _edited(tmp_path / "a", "micro", operational, _lora_seed1)
+    lb = build_leaderboard(runs)
+    assert _row(_table(lb, "last"), "lora").n == 2
+    assert "/somewhere" not in to_markdown(lb)
+    runs = _edited(tmp_path / "b", "micro", lambda r: r["config"]["params"].update(lr=0.5), _lora_seed1)
     with pytest.raises(UserError, match=r"\(lora\) cannot be averaged: hyper-parameter lr \(.+ vs 0.5\) differs"):
         build_leaderboard(runs)
 
@@ -279,11 +297,8 @@ def test_mtil_leaderboard_shows_reported_rows_and_deltas():
     assert "| zscl | – | 61.0 ± 1.4 |" in to_markdown(lb)
 
 
-def test_no_delta_when_the_prompt_convention_differs():
-    runs = _runs("mtil")
-    for run in runs:
-        run["backbone"]["prompts"] = "single"
-    lb = build_leaderboard(runs)
+def test_no_delta_when_the_prompt_convention_differs(tmp_path):
+    lb = build_leaderboard(_edited(tmp_path, "mtil", lambda r: r["backbone"].update(prompts="single")))
     assert all(d is None for t in lb.tables for r in t.rows for d in r.deltas)
     assert any(r.label == "ZSCL (reported)" for r in _table(lb, "last").rows)  # still shown as a target
     mismatch = "ensemble prompts; these runs use ViT-B-16 (openai) with single prompts"
@@ -291,7 +306,7 @@ def test_no_delta_when_the_prompt_convention_differs():
     assert "Δ" not in to_markdown(lb).split("## Transfer")[1].split("\n")[2]
 
 
-def test_cil_reference_rows_follow_the_steps_setting():
+def test_cil_reference_rows_follow_the_steps_setting(tmp_path):
     lb = build_leaderboard(_runs("cil"))
     [table] = lb.tables
     assert table.summary_columns == ["Avg.", "Last"]
@@ -300,8 +315,7 @@ def test_cil_reference_rows_follow_the_steps_setting():
     ours = _row(table, "moe-adapters")
     assert [c.mean for c in ours.cells] == pytest.approx([100 - t for t in range(10)])
     assert [d.value for d in ours.deltas] == pytest.approx([95.5 - 85.21, 91.0 - 77.52])
-    runs = _runs("cil")
-    runs[0]["config"]["params"]["steps"] = 20
+    runs = _edited(tmp_path, "cil", lambda r: r["config"]["params"].update(steps=20))
     reported = [r for r in build_leaderboard(runs).tables[0].rows if r.kind == "reported"]
     assert [r.summaries for r in reported] == [[Cell(83.72), Cell(76.20)]]
 

@@ -57,7 +57,7 @@ def test_scenarios_are_registered():
     for name in NAMES:
         s = registry.get_scenario(name)
         assert s.name == name and s.version.startswith(name + "-")
-        assert s.profile == ("mtil" if name.startswith("mtil") else "cil") == s.protocol
+        assert s.profile == ("mtil" if name.startswith("mtil") else "cil") == s.protocol.id
         assert (s.default_backbone, s.default_pretrained) == ("ViT-B-16", "openai")
         assert {"data_root", "prompts", "train_transform", "cache_preprocessed"} <= set(s.defaults)
         assert s.defaults["prompts"] == "single" and s.defaults["train_transform"] == "test"
@@ -77,7 +77,7 @@ def test_scenarios_are_registered():
 def test_mtil_tasks_labels_and_single_prompts(mini, tiny_backbone, name, order):
     root, made = mini
     built = build(name, root, tiny_backbone)
-    assert built.protocol == "mtil" and [t.name for t in built.tasks] == order
+    assert built.protocol.id == "mtil" and [t.name for t in built.tasks] == order
     assert built.info["order"] == order and built.info["prompts"] == "single"
     for task in built.tasks:
         spec = R.get_spec(task.name)
@@ -153,7 +153,7 @@ def test_cil_cifar100_steps(mini, tiny_backbone, steps, size):
     root, _ = mini
     built = build("cil-cifar100", root, tiny_backbone, steps=steps)
     order = R.class_order("CIFAR100")
-    assert built.protocol == "cil" and len(built.tasks) == steps
+    assert built.protocol.id == "cil" and len(built.tasks) == steps
     assert built.info["class_order"] == list(order) and built.info["steps"] == steps
     assert built.info["prompts"] == "single"
     names = R.cil_classnames("CIFAR100")

@@ -84,6 +84,16 @@ def test_resume_refuses_a_different_config(tmp_path):
         _run("finetune", tmp_path, extra=["lr=0.5"], resume=True)
 
 
+def test_resume_accepts_a_different_operational_key(tmp_path):
+    """eval_batch_size is operational (cl_bench/config.py): the run, and its checkpoint, resume."""
+    _, full = _run("finetune", tmp_path / "a")
+    run, _ = _run("finetune", tmp_path / "b", stop_after=1)
+    assert run.ckpt.exists()
+    _, resumed = _run("finetune", tmp_path / "b", extra=["eval_batch_size=7"], resume=True)
+    assert resumed["status"] == "finished" and len(resumed["matrix"]) == 2
+    assert resumed["setting"] == full["setting"] and "eval_batch_size" in resumed["operational_keys"]
+
+
 def test_interrupt_keeps_finished_tasks(out_dir, monkeypatch):
     calls = {"n": 0}
     orig = Run.run_task
