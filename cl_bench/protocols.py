@@ -123,9 +123,33 @@ class ClassIncremental(Protocol):
         return cil_metrics(matrix, test_sizes)
 
 
+class TaskAgnostic(Protocol):
+    """X-TAIL (RAIL, NeurIPS 2024): every test set after every task, each image scored against the classes of
+    ALL tasks (seen and not yet seen), with no task identity. As in the reference code, the label space does
+    not grow with the steps: zero-shot prediction over every domain's classes is what a method must beat on
+    domains it has not learned yet. Transfer / Avg. / Last are MTIL's formulas on this matrix
+    (docs/protocols.md)."""
+
+    id = "xtail"
+    description = "task-agnostic: every test set scored against the classes of all tasks, every task after every task"
+    metrics_title = "X-TAIL metrics (%), task-agnostic"
+    tables = TaskIncremental.tables
+    fixed_class_sets = True
+
+    def eval_tasks(self, tasks, j, after):
+        return list(tasks)
+
+    def eval_key(self, tasks, j, after):
+        return "xtail:all"
+
+    def metrics(self, matrix, test_sizes):
+        return mtil_metrics(matrix)
+
+
 TASK_INCREMENTAL = TaskIncremental()
 CLASS_INCREMENTAL = ClassIncremental()
-PROTOCOLS: dict[str, Protocol] = {p.id: p for p in (TASK_INCREMENTAL, CLASS_INCREMENTAL)}
+TASK_AGNOSTIC = TaskAgnostic()
+PROTOCOLS: dict[str, Protocol] = {p.id: p for p in (TASK_INCREMENTAL, CLASS_INCREMENTAL, TASK_AGNOSTIC)}
 
 
 def get(protocol: Protocol | str) -> Protocol:
