@@ -47,8 +47,8 @@ def build_xtail_micro(params, backbone, seed) -> BuiltScenario:
 
 XTAIL_MICRO = Scenario(
     name="xtail-micro",
-    description="mtil-micro's 5 domains, task-agnostic like X-TAIL: every image classified over the classes of all five domains; "
-                "CPU-sized, no downloads",
+    description="mtil-micro's 5 domains, task-agnostic like X-TAIL: every image classified over the classes of "
+                "all five domains; CPU-sized, no downloads",
     protocol=TASK_AGNOSTIC, version=f"xtail-micro-1/{micro.world.WORLD_VERSION}", profile="micro",
     defaults=dict(micro.MTIL_MICRO.defaults),
     build=build_xtail_micro, default_backbone="tiny", default_pretrained=None,

@@ -94,7 +94,8 @@ def rls_update(R: torch.Tensor, W: torch.Tensor, Phi: torch.Tensor, Y: torch.Ten
 
 class RAILPrimal(RAIL):
     NAME = "rail-primal"
-    DESCRIPTION = "RAIL primal: random ReLU expansion + recursive ridge regression on frozen features, fused with zero-shot"
+    DESCRIPTION = ("RAIL primal: random ReLU expansion + recursive ridge regression on frozen features, fused with "
+                   "zero-shot")
     # Reference config (analytic_clip.yaml): hidden 15000, regularization 0.1, fusion weight 0.8, batch 128.
     DEFAULTS = {"hidden_dim": 15000, "ridge": 0.1, "fusion_weight": 0.8, "batch_size": 128, "epochs": 1}
     PROFILE_DEFAULTS = {"micro": {"hidden_dim": 2048, "batch_size": 64}}
