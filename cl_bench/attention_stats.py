@@ -1,10 +1,10 @@
 """Input statistics of the attention projections, gathered with forward hooks.
 
 For every attention block: the input of q, k and v (the same tensor, ln_1's output, so it is recorded
-once per block — METHODS.md A.14 F3) and the input of o (the head-concatenated attention output, which
+once per block — docs/methods.md C7) and the input of o (the head-concatenated attention output, which
 MHA never exposes, so the hook recomputes it from the block's own weights).
 
-Two statistics (METHODS.md A.9 / F2):
+Two statistics (docs/methods.md C7, KL14):
 - ``mean_token_matrix`` (KeepLoRA's code): a running mean of the transposed token matrix X^T (D x m),
   elementwise across equally sized batches;
 - ``covariance``: C = sum_tokens x x^T (D x D), the memory-sane second moment used by GPM and InfLoRA.

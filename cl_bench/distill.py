@@ -1,4 +1,4 @@
-"""Distillation and weight-space helpers shared by ZSCL, LwF and WiSE-FT (METHODS.md B.2, B.3)."""
+"""Distillation and weight-space helpers shared by ZSCL, LwF and WiSE-FT (docs/methods.md C8)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def soft_ce(teacher_logits: torch.Tensor, student_logits: torch.Tensor, T: float
 def zscl_distillation(z_student: torch.Tensor, z_teacher: torch.Tensor, text_teacher: torch.Tensor,
                       scale: float, T: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
     """ZSCL's image-side and "text-side" losses exactly as its code computes them: both use the
-    student's *image* features and the teacher's text features (B.2); inputs are L2-normalised.
+    student's *image* features and the teacher's text features (docs/methods.md C8); inputs are L2-normalised.
 
     Returns (L_img, L_txt): the soft CE over texts per image, and over images per text (the transpose).
     """

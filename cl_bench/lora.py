@@ -6,7 +6,7 @@ open_clip's attention is ``nn.MultiheadAttention``: q, k, v are row blocks of th
 calls ``out_proj.forward``), so module replacement would silently do nothing; instead each weight gets a
 ``torch.nn.utils.parametrize`` parametrization W -> W + delta, which MHA sees in training and eval.
 
-Convention (METHODS.md A.2): for a weight W (out, in), an adapter has A (in x r) and B (r x out) and
+Convention (docs/methods.md C1): for a weight W (out, in), an adapter has A (in x r) and B (r x out) and
 adds ``delta = s * (A B)^T`` (so a token x gets ``s * (x A) B`` added to its projection).
 """
 

@@ -1,4 +1,4 @@
-"""Continual-learning metrics as pure functions of an accuracy matrix (PROTOCOL.md G.6, G.7).
+"""Continual-learning metrics as pure functions of an accuracy matrix (docs/protocols.md P9, P12).
 
 All accuracies are percentages. ``R[j][i]`` is the accuracy on task ``i`` after training task ``j``;
 rows and columns are both in training order. The zero-shot row (before any training) is *not* part of
@@ -58,7 +58,7 @@ def cil_step_accuracies(R: Matrix, test_sizes: Sequence[int]) -> list[float]:
 
 def cil_metrics(R: Matrix, test_sizes: Sequence[int]) -> dict:
     """Class-incremental Avg. (mean of A_t over all steps, base step included) and Last (A_N),
-    plus continuum's logged `forgetting` and `bwt` (PROTOCOL.md, notes on continuum) after the last step."""
+    plus continuum's logged `forgetting` and `bwt` (docs/protocols.md P13) after the last step."""
     steps = cil_step_accuracies(R, test_sizes)
     return {
         "steps": steps,

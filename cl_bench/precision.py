@@ -1,5 +1,5 @@
-"""Numeric precision of a run: the ``precision`` parameter, resolved once per run (docs/methods.md, "Run
-parameters"). On CPU ``auto`` is fp32, so CPU results do not depend on this module."""
+"""Numeric precision of a run: the ``precision`` parameter, resolved once per run (docs/methods.md C9).
+On CPU ``auto`` is fp32, so CPU results do not depend on this module."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The papers' reported numbers (PROTOCOL.md, "Reference results"), stored as data.
+"""The papers' reported numbers (docs/protocols.md P14), stored as data.
 
-Leaderboards put these rows beside our own results. They are transcribed once from PROTOCOL.md, never
+Leaderboards put these rows beside our own results. They are transcribed once from docs/protocols.md P14, never
 parsed from it at run time, so a leaderboard does not depend on a document's formatting.
 
 Every row records the protocol it was measured under (scenario, backbone, pretrained tag, prompt
@@ -25,7 +25,7 @@ MOE_LOGS = "MoE-logs"
 class Source:
     tag: str
     citation: str
-    url: str | None  # None where PROTOCOL.md records no address
+    url: str | None  # None where docs/protocols.md P14 records no address
     note: str = ""
 
 
@@ -99,7 +99,7 @@ def dataset_key(name: str) -> str:
     return _DATASET_ALIASES.get(key, key)
 
 
-# MTIL per-dataset tables (PROTOCOL.md 1.3 / 1.4): (label, cl-bench method, source, {metric: (cells, mean)}).
+# MTIL per-dataset tables (docs/protocols.md P14): (label, cl-bench method, source, {metric: (cells, mean)}).
 # Transfer is undefined for the first task (None).
 _ORDER_I_ROWS = (
     ("Zero-shot (template ensemble)", "zeroshot", ZSCL_NB, {
@@ -260,7 +260,7 @@ _FEWSHOT_NOTES = {
            "probably a copy error in DPW",
 }
 
-# MoE-logs CIL runs (PROTOCOL.md 2.4): scenario, steps, repo config, first-step, Avg, Last, forgetting, bwt.
+# MoE-logs CIL runs (docs/protocols.md P14): scenario, steps, repo config, first-step, Avg, Last, forgetting, bwt.
 # TinyImageNet: 100 base classes, then `steps` increments, so steps + 1 evaluations.
 _CIL_ROWS = (
     ("cil-cifar100", 10, "cifar100_10-10", 98.4, 85.21, 77.52, 11.79, -9.80),

@@ -8,7 +8,7 @@ import torch
 
 
 def warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """ZSCL's schedule (METHODS.md B.1): lr*(s+1)/warmup during warm-up, then half-cosine to 0 at the end."""
+    """ZSCL's schedule (docs/methods.md C4): lr*(s+1)/warmup during warm-up, then half-cosine to 0 at the end."""
     warmup = min(warmup, max(total_steps - 1, 0))
 
     def factor(s: int) -> float:
@@ -22,5 +22,5 @@ def warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup: int) -> 
 
 def one_cycle(opt: torch.optim.Optimizer, total_steps: int, max_lr: float) -> torch.optim.lr_scheduler.OneCycleLR:
     """KeepLoRA's OneCycleLR with PyTorch defaults (pct_start 0.3, cosine, div 25, final div 1e4) and its
-    implicit beta1 cycling between 0.95 and 0.85 on Adam-family optimizers (METHODS.md A.7, F6)."""
+    implicit beta1 cycling between 0.95 and 0.85 on Adam-family optimizers (docs/methods.md C4)."""
     return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=max(total_steps, 2))

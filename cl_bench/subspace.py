@@ -39,7 +39,7 @@ def energy_rank(energies: torch.Tensor, threshold: float) -> int:
 
 
 def principal_basis(M: torch.Tensor, threshold: float, kind: str = "matrix") -> torch.Tensor:
-    """First-time basis: the top max(k, 1) directions by ``energy_rank`` (METHODS.md A.3 / A.10)."""
+    """First-time basis: the top max(k, 1) directions by ``energy_rank`` (docs/methods.md C6)."""
     U, e = spectrum(M, kind)
     return U[:, : max(energy_rank(e, threshold), 1)].contiguous()
 
@@ -47,7 +47,7 @@ def principal_basis(M: torch.Tensor, threshold: float, kind: str = "matrix") -> 
 def weight_basis(W: torch.Tensor, threshold: float, side: str = "out") -> torch.Tensor:
     """Principal subspace of a pre-trained weight W (out, in) by energy.
 
-    ``side='out'`` keeps W's left singular vectors (output space), as KeepLoRA's MTIL code does (A.14 F1);
+    ``side='out'`` keeps W's left singular vectors (output space), as KeepLoRA's MTIL code does (docs/methods.md KL13);
     ``side='in'`` keeps the right singular vectors (input space, the geometrically consistent choice).
     """
     if side not in ("out", "in"):
@@ -65,7 +65,7 @@ def project_out(X: torch.Tensor, P: torch.Tensor | None) -> torch.Tensor:
 
 def grow_basis(P: torch.Tensor | None, M: torch.Tensor, threshold: float, kind: str = "matrix",
                max_cols: int | None = None) -> tuple[torch.Tensor, int]:
-    """GPM update (METHODS.md A.10): add residual directions of M outside span(P) until the fraction of
+    """GPM update (docs/methods.md C6): add residual directions of M outside span(P) until the fraction of
     M's energy inside the grown subspace reaches ``threshold``. Returns (new basis, columns added).
 
     With no basis yet, this is the first-time rule (energy strictly below the threshold, at least one).

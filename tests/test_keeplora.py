@@ -1,4 +1,4 @@
-"""KeepLoRA / KeepLoRA+ on a tiny real CLIP: the math identities of METHODS.md A.15 and behaviour."""
+"""KeepLoRA / KeepLoRA+ on a tiny real CLIP: the math identities of docs/methods.md KL17 and behaviour."""
 
 import pytest
 import torch
@@ -146,7 +146,7 @@ def test_restricted_gradients_equal_full_backward(tmp_path):
 
 
 def test_saturated_subspace_skips_modules(tmp_path):
-    """F4: with every direction protected, the projected gradient is 0 and no adapter gets arbitrary A."""
+    """docs/methods.md KL15: with every direction protected, the projected gradient is 0 and no adapter gets arbitrary A."""
     run = _run(tmp_path, extra=["v_weight_threshold=1.01", "t_weight_threshold=1.01"])
     res = run.execute(stop_after=1)
     rep = res["per_task"][0]["extra"]

@@ -74,7 +74,7 @@ def test_discard_restores_the_original(fresh_clip):
 
 
 def test_add_to_base_then_unmerge_roundtrip(fresh_clip):
-    """W + delta - delta == W: subtracting an initial delta (KeepLoRA A.6) keeps the function."""
+    """W + delta - delta == W: subtracting an initial delta (docs/methods.md KL6) keeps the function."""
     x = _images()
     ref = fresh_clip.encode_image(x)
     ads = lora.attach(fresh_clip, rank=4, alpha=8)

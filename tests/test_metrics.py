@@ -9,7 +9,7 @@ from cl_bench.metrics import (
     mtil_metrics,
 )
 
-# ZSCL's notebook zero-shot row (PROTOCOL.md G.6), Order I.
+# ZSCL's notebook zero-shot row (docs/protocols.md P9), Order I.
 ZSCL_ZERO_SHOT = [24.3, 88.4, 68.2, 44.6, 54.9, 71.0, 88.5, 59.4, 89.0, 64.7, 65.2]
 
 
@@ -46,7 +46,7 @@ def test_mtil_rejects_non_square():
 
 
 def test_cil_sample_weighted_step_accuracy():
-    # PROTOCOL.md check: TinyImageNet 100-10 step 2 -> (83.6*5000 + 87.0*500)/5500 = 83.91
+    # docs/protocols.md P12: TinyImageNet 100-10 step 2 -> (83.6*5000 + 87.0*500)/5500 = 83.91
     R = [[90.0, None], [83.6, 87.0]]
     steps = cil_step_accuracies(R, [5000, 500])
     assert steps[0] == 90.0

@@ -42,7 +42,7 @@ def assert_samples(dataset, records, labels=None):
         assert max(abs(a - b) for a, b in zip(got, want)) <= 3, (got, want)
 
 
-# --- protocol data (PROTOCOL.md G.1-G.3, G.7) ----------------------------------------------------
+# --- protocol data (docs/protocols.md P2-P6, P10-P12) ----------------------------------------------------
 
 # name: (#classes, #templates, ZSCL/MoE templates[0], KeepLoRA templates[0], (train, test) sizes)
 PROTOCOL = {
@@ -132,7 +132,7 @@ def test_reference_split_mechanics(n):
         range(n), [int(0.8 * n), n - int(0.8 * n)], generator=torch.Generator().manual_seed(42)
     )
     assert (train, test) == (list(reference[0].indices), list(reference[1].indices))
-    expected = {8677: 6941, 27000: 21600, 108754: 87003}  # Caltech101, EuroSAT, SUN397 (PROTOCOL G.2)
+    expected = {8677: 6941, 27000: 21600, 108754: 87003}  # Caltech101, EuroSAT, SUN397 (docs/protocols.md P4)
     assert n not in expected or len(train) == expected[n]
 
 

@@ -1,4 +1,4 @@
-"""Continual-FT (docs/methods.md, finetune): full fine-tuning of both towers, task after task, with CE only."""
+"""Continual-FT (docs/methods.md FT1): full fine-tuning of both towers, task after task, with CE only."""
 
 from cl_bench.api import MICRO_BUDGET, CLMethod
 

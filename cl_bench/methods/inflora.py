@@ -1,4 +1,4 @@
-"""InfLoRA ported to CLIP (docs/methods.md, inflora): per task, the frozen down-projection A is designed from the
+"""InfLoRA ported to CLIP (docs/methods.md IL1): per task, the frozen down-projection A is designed from the
 input covariance of the adapted projections, projected out of the DualGPM memory of earlier tasks; only B
 trains; the pair is merged after the task and the memory grows with the task's features.
 

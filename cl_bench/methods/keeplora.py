@@ -1,4 +1,4 @@
-"""KeepLoRA and KeepLoRA+ (docs/methods.md, keeplora), faithful to the reference MTIL code by default.
+"""KeepLoRA and KeepLoRA+ (docs/methods.md KL1), faithful to the reference MTIL code by default.
 
 Per task: estimate the task gradient of every attention weight, project it out of the protected
 subspace (pre-trained principal directions + earlier tasks' feature directions), take a rank-r SVD, freeze
@@ -30,11 +30,11 @@ def module_keys(model) -> list[str]:
 
 
 def gradient_factors(U, S, V, r: int, P: torch.Tensor | None, deficient: str, eps: float):
-    """A = U_r and B0 = S_r V_r^T from the SVD of the projected gradient (K4), and how many of the r columns
+    """A = U_r and B0 = S_r V_r^T from the SVD of the projected gradient (KL5, KL6), and how many of the r columns
     have a singular value below ``eps * S_0``.
 
     When the projected gradient has rank below r, those columns are not its singular vectors but leftovers of
-    the random sketch, and nothing makes them orthogonal to the protected basis P (K6). ``keep`` uses them
+    the random sketch, and nothing makes them orthogonal to the protected basis P (KL18). ``keep`` uses them
     anyway (the reference); ``drop`` zeroes them (a zero column of A gets a zero gradient in B, so it never
     trains); ``reproject`` removes P and the kept columns from them and re-normalises (dropping any that vanish).
     """
@@ -61,19 +61,19 @@ def gradient_factors(U, S, V, r: int, P: torch.Tensor | None, deficient: str, ep
 
 
 DEFAULTS = {
-    "rank": 16, "alpha": 1.0,  # s = alpha / r = 1/16 (K2)
-    "v_weight_threshold": 0.85, "t_weight_threshold": 0.2,  # K3 (threshold set 2)
-    "v_feature_threshold": 0.99, "t_feature_threshold": 0.99,  # K9 (threshold set 1)
-    "weight_subspace_side": "out",  # "out" reproduces the MTIL code, "in" is the consistent choice (K3)
-    "feature_stat": "mean_token_matrix",  # or "covariance" (K9)
-    # Corrections, off by default so the default reproduces the reference (K5, K6).
+    "rank": 16, "alpha": 1.0,  # s = alpha / r = 1/16 (KL2)
+    "v_weight_threshold": 0.85, "t_weight_threshold": 0.2,  # KL3 (threshold set 2)
+    "v_feature_threshold": 0.99, "t_feature_threshold": 0.99,  # KL10 (threshold set 1)
+    "weight_subspace_side": "out",  # "out" reproduces the MTIL code, "in" is the consistent choice (KL13)
+    "feature_stat": "mean_token_matrix",  # or "covariance" (KL14)
+    # Corrections, off by default so the default reproduces the reference (KL15, KL18).
     "saturation_guard": False, "saturation_eps": 1e-4,
     "deficient_columns": "keep", "deficient_eps": 1e-4,  # keep | drop | reproject
     "svd_oversample": 4, "svd_niter": 4,  # torch.svd_lowrank q = 4r, niter = 4
     "lr": 1e-3, "weight_decay": 0.01, "batch_size": 64, "epochs": 10,
     "head_scale": 30.0,
 }
-# The reference's epoch list per MTIL order (K7); KeepLoRA+ has its own.
+# The reference's epoch list per MTIL order (KL12); KeepLoRA+ has its own.
 PROFILES = {"mtil": {"epochs": [10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 5]}, "micro": MICRO_LORA | {"alpha": 8.0}}
 SCENARIOS = {"mtil-order2": {"epochs": [5, 2, 5, 5, 5, 5, 10, 10, 10, 10, 10]}}
 PLUS_PROFILES = PROFILES | {"mtil": {"epochs": 5}}
@@ -113,7 +113,7 @@ class KeepLoRA(LoRAFamily):
     def switches(self) -> dict:
         return super().switches() | {"variant": self.NAME}
 
-    # -- A.3: pre-trained principal subspace, once -----------------------------------------------------
+    # -- KL3: pre-trained principal subspace, once -----------------------------------------------------
     @torch.no_grad()
     def init_weight_bases(self, clip) -> None:
         side = self.params["weight_subspace_side"]
@@ -125,10 +125,10 @@ class KeepLoRA(LoRAFamily):
             for t, W in blocks.items():
                 self.bases[f"{tower}.{i}.{t}"] = weight_basis(W.float(), thr, side)
 
-    # -- A.4: gradient estimation ------------------------------------------------------------------------
+    # -- KL4: gradient estimation ------------------------------------------------------------------------
     def estimate_gradients(self, strategy) -> dict[str, torch.Tensor]:
         """Mean over batches of the batch-mean CE gradient w.r.t. each q/k/v/o weight (grads enabled only
-        on those weights: same result as the reference's all-parameter backward, far cheaper — F8)."""
+        on those weights: same result as the reference's all-parameter backward, far cheaper — KL4)."""
         clip, clf = self.classifier.clip, self.classifier
         weights = {}
         for tower, _, i, mha in attention_modules(clip):
@@ -137,7 +137,7 @@ class KeepLoRA(LoRAFamily):
                 w.requires_grad_(True)
                 w.grad = None
         loader = self.accum_loader(strategy)
-        clf.train()  # as the reference (A.4); text features are then recomputed with gradients per batch
+        clf.train()  # as the reference (KL4); text features are then recomputed with gradients per batch
         n = 0
         for x, y in loader:
             x, y = x.to(strategy.device), y.to(strategy.device)
@@ -161,7 +161,7 @@ class KeepLoRA(LoRAFamily):
         bs = self.params["batch_size"]
         return strategy.loader(data, shuffle=True, batch_size=bs, drop_last=len(data) >= bs)
 
-    # -- A.5-A.6: initialisation ------------------------------------------------------------------------
+    # -- KL5-KL6: initialisation ------------------------------------------------------------------------
     @torch.no_grad()
     def init_adapters(self, clip, grads) -> None:
         r = self.params["rank"]
@@ -174,7 +174,7 @@ class KeepLoRA(LoRAFamily):
             after = Gt.norm()
             norms[key] = float(after / before) if before > 0 else 0.0
             if self.params["saturation_guard"] and (before == 0 or after / before < self.params["saturation_eps"]):
-                skipped.append(key)  # K5: the projected gradient is ~0, an SVD would give arbitrary directions
+                skipped.append(key)  # KL15: the projected gradient is ~0, an SVD would give arbitrary directions
                 continue
             q = min(self.params["svd_oversample"] * r, *Gt.shape)
             U, S, V = torch.svd_lowrank(Gt.cpu(), q=q, niter=self.params["svd_niter"])
@@ -194,10 +194,10 @@ class KeepLoRA(LoRAFamily):
             a.A.requires_grad_(False)
             a.B.requires_grad_(True)
         self.report["skipped_modules"] = skipped
-        self.report["deficient_columns"] = deficient  # module -> columns below deficient_eps * S_0 (K6)
+        self.report["deficient_columns"] = deficient  # module -> columns below deficient_eps * S_0 (KL18)
         self.report["projected_grad_norm_ratio"] = _summary(norms)
 
-    # -- A.11: KeepLoRA+ head -----------------------------------------------------------------------------
+    # -- KL11: KeepLoRA+ head -----------------------------------------------------------------------------
     @torch.no_grad()
     def init_head(self, strategy) -> None:
         clf = self.classifier
@@ -215,7 +215,7 @@ class KeepLoRA(LoRAFamily):
         self.head = nn.Parameter(means)
 
     def _head_logits(self, clf, img_feats, logits):
-        """Adds each class block's head (A.11). A CIL classifier spans several steps: their heads are stacked
+        """Adds each class block's head (KL11). A CIL classifier spans several steps: their heads are stacked
         in class order, and blocks without a head (tasks not trained yet) add nothing."""
         blocks, any_head = [], False
         for key, n in clf.class_parts:
@@ -232,7 +232,7 @@ class KeepLoRA(LoRAFamily):
         clip = self.classifier.clip
         self.report = {}
         self.current_key = self.classifier.class_key
-        if not self._weights_done:  # K3, before the first task only
+        if not self._weights_done:  # KL3, before the first task only
             self.init_weight_bases(clip)
             self._weights_done = True
         grads = self.estimate_gradients(strategy)

@@ -31,9 +31,9 @@ class LoRAFamily(CLMethod):
 class SeqLoRA(LoRAFamily):
     NAME = "lora"
     DESCRIPTION = "Seq-LoRA: a new LoRA pair per task on q/k/v/o of both towers, merged after each task"
-    PAPER = "Hu et al., LoRA (ICLR 2022); the sequential-merge baseline of docs/methods.md"
+    PAPER = "Hu et al., LoRA (ICLR 2022); the sequential-merge baseline of docs/methods.md LR1"
     # KeepLoRA's budget and optimizer (AdamW 1e-3, wd 0.01, OneCycle per step, batch 64) with alpha = 2r
-    # (s = 2): KeepLoRA's s = 1/16 with a zero-initialised B barely learns (docs/methods.md, lora).
+    # (s = 2): KeepLoRA's s = 1/16 with a zero-initialised B barely learns (docs/methods.md LR2).
     DEFAULTS = {"rank": 16, "alpha": 32.0, "targets": ["q", "k", "v", "o"], "lr": 1e-3, "weight_decay": 0.01,
                 "batch_size": 64, "epochs": 5}
     PROFILE_DEFAULTS = {"micro": MICRO_LORA | {"alpha": 16.0}}

@@ -1,4 +1,4 @@
-"""LwF as in ZSCL's code (docs/methods.md, lwf): fine-tuning plus ZSCL's distillation, with the previous
+"""LwF as in ZSCL's code (docs/methods.md LW1): fine-tuning plus ZSCL's distillation, with the previous
 task's model as teacher, the current task's training images as reference images and its class prompts as
 reference texts. No weight ensemble, no L2."""
 

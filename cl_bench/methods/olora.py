@@ -1,4 +1,4 @@
-"""O-LoRA (docs/methods.md, olora): a new LoRA pair per task, earlier pairs merged into the weights but their
+"""O-LoRA (docs/methods.md OL1): a new LoRA pair per task, earlier pairs merged into the weights but their
 A factors kept, and a penalty on the overlap of the new A with every old A.
 
 loss = CE + lambda1 * sum_modules |A_old A_new^T|_1 + lambda2 * sum_new (|A|_F + |B|_F)  (the reference's

@@ -1,4 +1,4 @@
-"""RAIL (docs/methods.md, rail): a regression adapter on frozen CLIP image features, fitted in closed form
+"""RAIL (docs/methods.md RL1): a regression adapter on frozen CLIP image features, fitted in closed form
 task after task (no backpropagation, so nothing learned is forgotten), fused with zero-shot CLIP.
 
 - ``rail-primal``: features expanded by a fixed random ReLU layer (E -> hidden), then ridge regression onto

@@ -1,4 +1,4 @@
-"""WiSE-FT as in ZSCL's code (docs/methods.md, wise-ft): fine-tune each task, then interpolate in weight space
+"""WiSE-FT as in ZSCL's code (docs/methods.md WF1): fine-tune each task, then interpolate in weight space
 with the start-of-task model: theta_t = alpha * theta_ft + (1 - alpha) * theta_{t-1} (alpha = 0.8)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ZSCL (docs/methods.md, zscl): full fine-tuning with distillation from the frozen initial CLIP on reference
+"""ZSCL (docs/methods.md ZC1): full fine-tuning with distillation from the frozen initial CLIP on reference
 images and sentences, an L2 pull to the start-of-task weights, and a weight ensemble every N steps.
 
 loss = CE_ls + w_img L_img + w_txt L_txt + w_l2 sum ||theta - theta_start||^2; the task's final weights
@@ -79,7 +79,7 @@ class ZSCL(Finetune):
                               "ref_images": "", "ref_captions": "", "ref_batch_size": 64, "ref_count": 2000}
     PROFILE_DEFAULTS = {
         "micro": MICRO_FT | {"ref_batch_size": 32, "we_freq": 10},
-        # The CIL recipe: weights 5/5, no L2, WE every 10 steps, one epoch (docs/methods.md, zscl).
+        # The CIL recipe: weights 5/5, no L2, WE every 10 steps, one epoch (docs/methods.md ZC5).
         "cil": {"iterations": 0, "epochs": 1, "w_image": 5.0, "w_text": 5.0, "w_l2": 0.0, "we_freq": 10,
                 "lr": 7.1e-6, "warmup": 30},
     }

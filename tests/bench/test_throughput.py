@@ -78,7 +78,7 @@ def test_bench_eval_batch(benchmark, model, tokenizer):
 
 @pytest.mark.parametrize("truncate", [True, False], ids=["to-longest-prompt", "full-context"])
 def test_bench_text_encoding(benchmark, model, tokenizer, truncate):
-    """The exact saving of encoding prompts only up to the longest one (DESIGN.md)."""
+    """The exact saving of encoding prompts only up to the longest one (docs/methods.md C3)."""
     tokens = tokenizer([f"a photo of a {c}." for c in range(100)])
     fn = (lambda: encode_text(model, tokens)) if truncate else (lambda: model.encode_text(tokens))
     with torch.no_grad():
@@ -87,7 +87,7 @@ def test_bench_text_encoding(benchmark, model, tokenizer, truncate):
 
 @pytest.mark.parametrize("stat", ["mean_token_matrix", "covariance"])
 def test_bench_feature_accumulation(benchmark, model, stat):
-    """KeepLoRA's feature accumulation (A.9) in both statistic modes: time per batch of 64 images and the
+    """KeepLoRA's feature accumulation (docs/methods.md C7) in both statistic modes: time per batch of 64 images and the
     memory the statistics hold (extra_info: stat_mb), for the tiny backbone."""
     from cl_bench.attention_stats import StatAccumulator, record_attention_inputs
 
