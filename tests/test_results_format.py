@@ -58,7 +58,7 @@ def test_setting_holds_what_must_match_and_leaves_operational_keys_out():
     assert res["setting"] == {
         "scenario": {"name": "cil-toy", "version": "1", "protocol": "cil", "tasks": ["step0", "step1"],
                      "params": {"steps": 2}},
-        "backbone": {"name": "tiny", "pretrained": "tiny-abc", "prompts": "single"},
+        "backbone": {"name": "tiny", "pretrained": "tiny-abc", "prompts": "single", "precision": "fp32"},
         "method": {"name": "zscl", "params": {"lr": 1e-3}, "switches": {"w_image": 1.0}},
     }
     assert res["operational_keys"] == sorted(operational)
