@@ -237,11 +237,11 @@ class Run:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         t0 = time.perf_counter()
-        trainable = 0
+        trainable = images = 0
         if self.method.TRAINS:
             self.classifier.set_prompts(task.train_prompts, key=task.name)
             self.strategy.train(self.bench.train_stream[t])
-            trainable = self.strategy.trainable_count
+            trainable, images = self.strategy.trainable_count, self.strategy.train_images
         t1 = time.perf_counter()
         if not self.method.TRAINS and self.built.protocol.fixed_class_sets and zero_shot is not None:
             row = list(zero_shot)  # the model never changes and neither do the class sets: same row
@@ -249,7 +249,7 @@ class Run:
             row = self.evaluate(t)
         t2 = time.perf_counter()
         return {"task": task.name, "wall_time_s": t2 - t0, "train_time_s": t1 - t0, "eval_time_s": t2 - t1,
-                "peak_memory_mb": peak_memory_mb(self.device), "trainable_params": trainable,
+                "peak_memory_mb": peak_memory_mb(self.device), "trainable_params": trainable, "train_images": images,
                 "extra": self.plugin.task_report(), "row": row}
 
 

@@ -56,6 +56,7 @@ class CLStrategy(SupervisedTemplate):
         self.scaler = torch.amp.GradScaler("cuda", enabled=precision.needs_scaler(self.precision))
         self.progress = progress
         self._steps_done = 0
+        self.train_images = 0  # images through the training step this task (throughput in the leaderboard)
         self._total_steps = 0
         self._bar = None
         self.trainable_count = 0
@@ -84,7 +85,7 @@ class CLStrategy(SupervisedTemplate):
         iters = self.params["iterations"]
         self._total_steps = iters if iters > 0 else n * self.task_epochs(t)
         self.train_epochs = math.ceil(self._total_steps / max(n, 1))
-        self._steps_done = 0
+        self._steps_done = self.train_images = 0
 
     def make_eval_dataloader(self, num_workers=0, shuffle=False, pin_memory=None, persistent_workers=False,
                              **kw):
@@ -118,6 +119,7 @@ class CLStrategy(SupervisedTemplate):
     def _after_training_iteration(self, **kw):
         super()._after_training_iteration(**kw)
         self._steps_done += 1
+        self.train_images += len(self.mb_y)
         if self._steps_done == 2:
             faults.point("train", self.experience.current_experience)
         if self._bar is not None:

@@ -124,8 +124,14 @@ def _cost(method: str, runs: list[dict]) -> Cost:
         return [e[key] for e in entries if e.get(key) is not None]
 
     params, memory, wall = values("trainable_params"), values("peak_memory_mb"), values("wall_time_s")
+    gpu_hours = throughput = None
+    if runs and all(str(r.get("device", "")).startswith("cuda") for r in runs):
+        gpu_hours = sum(wall) / 3600
+        timed = [e for e in entries if e.get("train_images") and e.get("train_time_s")]
+        if timed:
+            throughput = sum(e["train_images"] for e in timed) / sum(e["train_time_s"] for e in timed)
     return Cost(method, len(runs), max(params) if params else None, max(memory) if memory else None,
-                statistics.fmean(wall) if wall else None)
+                statistics.fmean(wall) if wall else None, gpu_hours, throughput)
 
 
 def _provenance(runs: list[dict], by_method: dict[str, list[dict]], refs: list[ReferenceRow],

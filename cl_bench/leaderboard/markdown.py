@@ -11,6 +11,7 @@ from .text import (
     EXCLUDED_HEADER,
     LEGEND,
     cost_cells,
+    cost_header,
     describe,
     excluded_cells,
     provenance_lines,
@@ -36,7 +37,8 @@ def to_markdown(lb: Leaderboard) -> str:
         out += [f"## {table.title}", ""]
         out += _md_table(table_header(table), (table_cells(table, row) for row in table.rows))
         out.append("")
-    out += ["## Cost", ""] + _md_table(COST_HEADER, map(cost_cells, lb.costs)) + [""]
+    gpu = cost_header(lb) != COST_HEADER
+    out += ["## Cost", ""] + _md_table(cost_header(lb), [cost_cells(c, gpu) for c in lb.costs]) + [""]
     if lb.excluded:
         out += ["## Not included (not finished)", ""]
         out += _md_table(EXCLUDED_HEADER, map(excluded_cells, lb.excluded)) + [""]

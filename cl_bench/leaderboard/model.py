@@ -61,6 +61,8 @@ class Cost:
     trainable_params: int | None  # max
     peak_memory_mb: float | None  # max
     wall_time_per_task_s: float | None  # mean
+    gpu_hours: float | None = None  # total over every run, when the runs came from a GPU
+    train_images_per_s: float | None = None  # images through the training step / training time, GPU runs
 
 
 @dataclass(frozen=True)

@@ -92,9 +92,19 @@ def summary(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def cost_cells(c: Cost) -> list[str]:
-    return [c.method, str(c.n), _int(c.trainable_params), _float(c.peak_memory_mb),
-            _float(c.wall_time_per_task_s)]
+GPU_COST_HEADER = ["GPU-hours (total)", "Train img/s"]
+
+
+def cost_header(lb: Leaderboard) -> list[str]:
+    """The cost columns; GPU-hours and training throughput only when some method's runs came from a GPU."""
+    return COST_HEADER + (GPU_COST_HEADER if any(c.gpu_hours is not None for c in lb.costs) else [])
+
+
+def cost_cells(c: Cost, gpu: bool = False) -> list[str]:
+    cells = [c.method, str(c.n), _int(c.trainable_params), _float(c.peak_memory_mb), _float(c.wall_time_per_task_s)]
+    if gpu:
+        cells += [_float(c.gpu_hours), _float(c.train_images_per_s)]
+    return cells
 
 
 def excluded_cells(e: Excluded) -> list[str]:
