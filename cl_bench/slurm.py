@@ -111,7 +111,7 @@ def slurm_executor(folder: str | Path, opts: dict):
         ex.update_parameters(**executor_parameters(opts))
     except (ValueError, NameError) as e:
         first = str(e).splitlines()[0]
-        raise UserError(f"--slurm-config: {first} (see submitit's SlurmExecutor parameters)") from None
+        raise UserError(f"--slurm-config: {first}") from None
     return ex
 
 
