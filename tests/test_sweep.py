@@ -236,6 +236,7 @@ def test_sweep_flags_are_checked():
 
 
 # -- submitit's real local executor -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_submitit_jobs_run_and_a_resubmitted_sweep_resumes_the_killed_one(tmp_path, monkeypatch):
     """Two runs as submitit jobs; the finetune run is killed right after its first task (SIGKILL, as a node
     failure would); submitting the sweep again skips the finished run and resumes the killed one."""
@@ -277,6 +278,7 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the job process through /proc")
 def test_preempted_submitit_job_requeues_itself_and_resumes(tmp_path, monkeypatch):
     """SLURM's warning signal (USR2) reaches the job while its run sits after task 0 (stopped there on
