@@ -53,19 +53,40 @@ def _parser() -> argparse.ArgumentParser:
                     "(default: $CL_BENCH_DATA)")
     dc.add_argument("--deep", action="store_true", help="also decode every image to find unreadable files")
 
-    sw = sub.add_parser("sweep", help="run every (method, seed) of a scenario, then optionally the leaderboard")
-    sw.add_argument("--scenario", required=True)
-    sw.add_argument("--methods", nargs="+", default=["all"], help="method names, or all (default)")
-    sw.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    sw = sub.add_parser("sweep", help="run every (method, seed) of scenarios here or on SLURM, or report on a sweep",
+                        description="Run every (scenario, method, seed) as a separate `cl-bench run --resume`, "
+                        "locally or as a SLURM job array; docs/sweeps.md is the guide.")
+    sw.add_argument("--scenario", nargs="+", default=None, help="one or more scenarios")
+    sw.add_argument("--methods", nargs="+", default=None, help="method names, or all (default)")
+    sw.add_argument("--seeds", nargs="+", type=int, default=None, help="default: 0 1 2")
     sw.add_argument("--out", default="results")
     sw.add_argument("--device", default="auto")
     sw.add_argument("--backbone", default=None, help="passed to every run (default: the scenario's)")
-    sw.add_argument("--jobs", type=int, default=1, help="runs at once (separate processes)")
     sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="passed to every run")
     sw.add_argument("--leaderboard", default=None, metavar="FILE.md", help="write the leaderboard here")
     sw.add_argument("--fresh", action="store_true",
                     help="start every run again (default: keep finished runs, resume interrupted ones)")
+    sw.add_argument("--executor", choices=["local", "slurm"], default="local",
+                    help="local: child processes here (default); slurm: one job per run as a job array")
+    sw.add_argument("--status", default=None, metavar="DIR",
+                    help="instead of running: a table of every run under this results folder (with --scenario, "
+                         "also the planned runs that are missing)")
+    loc = sw.add_argument_group("local executor")
+    loc.add_argument("--jobs", type=int, default=None,
+                     help="runs at once (default: 1 on CPU; one per GPU slot on GPUs)")
+    loc.add_argument("--runs-per-gpu", type=int, default=1, metavar="K",
+                     help="with N visible GPUs, pin each run to one GPU and keep at most N*K going (default 1)")
+    sl = sw.add_argument_group("slurm executor (flags win over --slurm-config)")
+    sl.add_argument("--slurm-config", default=None, metavar="FILE.yaml",
+                    help="partition, time, gpus, cpus, mem_gb, max_running, plus any submitit SLURM parameter")
+    sl.add_argument("--partition", default=None)
+    sl.add_argument("--time", default=None, help="time limit per job: minutes or D-HH:MM:SS (default 720)")
+    sl.add_argument("--gpus", type=int, default=None, help="GPUs per job (default 1)")
+    sl.add_argument("--cpus", type=int, default=None, help="CPUs per job (default 8)")
+    sl.add_argument("--mem-gb", type=float, default=None, help="memory per job in GB (default 64)")
+    sl.add_argument("--max-running", type=int, default=None, help="jobs of the array running at once (default 64)")
+    sl.add_argument("--wait", action="store_true", help="wait for the jobs, then report (and write --leaderboard)")
 
     p = sub.add_parser("pretrain-tiny", help="pre-train and cache the tiny backbone (done automatically)")
     p.add_argument("--backbone", default="tiny", choices=["tiny", "tiny-test"])
@@ -244,31 +265,100 @@ def cmd_data(args, console: Console) -> int:
     return 0
 
 
+SLURM_FLAGS = ("slurm_config", "partition", "time", "gpus", "cpus", "mem_gb", "max_running")
+
+
 def cmd_sweep(args, console: Console) -> int:
-    from pathlib import Path
+    from .sweep import plan, run_args
 
-    from .sweep import SweepInterrupted, sweep
+    if args.status is not None:
+        from .sweep_status import collect, print_status
 
-    extra = [x for item in args.overrides for x in ("--set", item)]
-    extra += ["--backbone", args.backbone] if args.backbone else []
-    try:
-        done = sweep(scenario=args.scenario, methods=args.methods, seeds=args.seeds, out=args.out,
-                     device=args.device, jobs=args.jobs, extra=extra, fresh=args.fresh,
-                     log=lambda msg: console.print(msg, soft_wrap=True, highlight=False))
-    except SweepInterrupted as e:
-        console.print(f"sweep interrupted: {e}; no queued run was started. Re-run the same command to resume.",
-                      soft_wrap=True, highlight=False)
-        return 130
-    failed = [(m, s) for m, s, code, _ in done if code != 0]
+        expected = plan(args.methods or ["all"], args.seeds or [0, 1, 2], args.scenario) if args.scenario else None
+        print_status(console, args.status, collect(args.status, expected))
+        return 0
+    if not args.scenario:
+        raise UserError("sweep needs --scenario (or --status DIR to report on a sweep)")
+    if args.leaderboard and len(args.scenario) > 1:
+        raise UserError("--leaderboard takes one scenario; sweep one at a time or run `cl-bench leaderboard "
+                        "OUT/SCENARIO` per scenario afterwards")
+    given = [f"--{k.replace('_', '-')}" for k in SLURM_FLAGS if getattr(args, k) is not None] + \
+        (["--wait"] if args.wait else [])
+    if args.executor == "local" and given:
+        raise UserError(f"{', '.join(given)} only apply to --executor slurm; add it or drop them")
+    if args.executor == "slurm" and (args.jobs is not None or args.runs_per_gpu != 1):
+        raise UserError("--jobs and --runs-per-gpu apply to --executor local; with slurm use --max-running and "
+                        "--gpus")
+    specs = plan(args.methods or ["all"], args.seeds or [0, 1, 2], args.scenario)
+    extra = run_args(args.backbone, args.overrides)
+
+    def say(msg: str) -> None:
+        console.print(msg, soft_wrap=True, highlight=False)
+
+    if args.executor == "slurm":
+        failed = _sweep_slurm(args, specs, extra, say)
+        if failed is None:
+            return 0
+    else:
+        from .sweep import SweepInterrupted, sweep
+
+        try:
+            done = sweep(specs=specs, out=args.out, device=args.device, extra=extra, jobs=args.jobs,
+                         runs_per_gpu=args.runs_per_gpu, fresh=args.fresh, log=say)
+        except SweepInterrupted as e:
+            say(f"sweep interrupted: {e}; no queued run was started. Re-run the same command to resume.")
+            return 130
+        failed = [(s.method, s.seed) for s, code, _ in done if code != 0]
     if args.leaderboard:
+        from pathlib import Path
+
         from .leaderboard import build_leaderboard, load_runs, to_markdown
 
-        lb = build_leaderboard(load_runs([Path(args.out) / args.scenario]), scenario=args.scenario)
+        [scenario] = args.scenario
+        lb = build_leaderboard(load_runs([Path(args.out) / scenario]), scenario=scenario)
         _write(args.leaderboard, to_markdown(lb), console)
     if failed:
         console.print(f"[red]{len(failed)} run(s) failed:[/red] {failed}")
         return 1
     return 0
+
+
+def _sweep_slurm(args, specs, extra, say) -> list | None:
+    """Submit the unfinished runs as one job array. Returns the failed runs after --wait, else None."""
+    from pathlib import Path
+
+    from .slurm import pending, slurm_executor, slurm_options, submit
+
+    if args.leaderboard and not args.wait:
+        raise UserError("--leaderboard with --executor slurm needs --wait (or run `cl-bench leaderboard` once "
+                        "the jobs are done)")
+    opts = slurm_options({k: getattr(args, k) for k in SLURM_FLAGS if k != "slurm_config"}, args.slurm_config)
+    executor = slurm_executor(Path(args.out) / "logs" / "submitit" / "%j", opts)
+    todo, finished = pending(specs, out=args.out, device=args.device, backbone=args.backbone,
+                             overrides=args.overrides, fresh=args.fresh)
+    if finished:
+        say(f"{len(finished)} of {len(specs)} run(s) already finished; not submitted")
+    if not todo:
+        say("nothing to submit")
+        return [] if args.wait else None
+    check_writable(args.out)
+    jobs = submit(executor, todo, out=args.out, device=args.device, extra=extra,
+                  fresh=args.fresh)
+    status = f"cl-bench sweep --status {args.out}"
+    say(f"submitted {len(jobs)} run(s) as SLURM job array {jobs[0].job_id.split('_')[0]} (at most "
+        f"{opts['max_running']} at once, {opts['time']} min each, requeued with --resume up to "
+        f"{opts['max_requeues']} times); follow them with `{status}`")
+    if not args.wait:
+        return None
+    failed = []
+    for spec, job in zip(todo, jobs):
+        try:
+            job.result()
+            say(f"ok     {spec.scenario} {spec.method} seed {spec.seed}")
+        except Exception as e:  # the job's own error, recorded by submitit
+            say(f"FAILED {spec.scenario} {spec.method} seed {spec.seed}: {' '.join(str(e).split())[:300]}")
+            failed.append((spec.method, spec.seed))
+    return failed
 
 
 COMMANDS = {"sweep": cmd_sweep, "run": cmd_run, "list": cmd_list, "show": cmd_show, "pretrain-tiny": cmd_pretrain,
