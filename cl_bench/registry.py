@@ -1,5 +1,6 @@
-"""Name -> Method / Scenario, discovered through entry points (groups ``cl_bench.methods`` and
-``cl_bench.scenarios``). Built-ins register the same way a third-party plugin package does."""
+"""Name -> Method / Scenario / backbone provider, discovered through entry points (groups ``cl_bench.methods``,
+``cl_bench.scenarios`` and ``cl_bench.backbones``). Built-ins register the same way a third-party plugin
+package does."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from .errors import UserError
 
 METHOD_GROUP = "cl_bench.methods"
 SCENARIO_GROUP = "cl_bench.scenarios"
+BACKBONE_GROUP = "cl_bench.backbones"
 
 
 @cache
@@ -35,6 +37,11 @@ def methods() -> dict[str, tuple[Method, str]]:
 
 def scenarios() -> dict[str, tuple[Scenario, str]]:
     return _load(SCENARIO_GROUP)
+
+
+def backbones() -> dict[str, tuple[object, str]]:
+    """Providers of named backbones (cl_bench.backbone.BackboneProvider); open_clip names need none."""
+    return _load(BACKBONE_GROUP)
 
 
 def get_method(name: str) -> Method:

@@ -70,3 +70,6 @@ class Scenario:
     build: Callable[[Mapping[str, Any], Any, int], BuiltScenario]  # (params, backbone, seed)
     default_backbone: str = "ViT-B-16"
     default_pretrained: str | None = "openai"
+    # On-disk data it reads (None: none, so no data root): ``.datasets``, ``.resolve_root(value)`` and
+    # ``.check(root, deep)`` for `cl-bench data check` (e.g. cl_bench/benchmarks/real_scenarios.py OnDiskData).
+    data: Any = None

@@ -10,12 +10,12 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from cl_bench.benchmarks import real as R
-from cl_bench.benchmarks.real import _readers as rd
-from cl_bench.benchmarks.real import mtil_datasets as md
 from torchvision import datasets as tvd
 from torchvision.transforms import ToTensor
 
+from cl_bench.benchmarks import real as R
+from cl_bench.benchmarks.real import _readers as rd
+from cl_bench.benchmarks.real import mtil_datasets as md
 from cl_bench.errors import UserError
 
 try:

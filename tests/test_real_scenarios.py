@@ -12,12 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from cl_bench.benchmarks import real as R
-from cl_bench.benchmarks import real_scenarios as RS
 from torchvision import transforms as T
 
 from cl_bench import registry
 from cl_bench.api import BuiltScenario
+from cl_bench.benchmarks import real as R
+from cl_bench.benchmarks import real_scenarios as RS
 from cl_bench.cli import main
 from cl_bench.errors import UserError
 
