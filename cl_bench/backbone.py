@@ -1,128 +1,133 @@
-"""Backbones: an open_clip model, its tokenizer and its image transform.
+"""Backbones: an open_clip model, its tokenizer and its image preprocessing.
 
-Real runs use an open_clip architecture with pre-trained weights from open_clip's cache or a local file
-(never the network). The embedded scenarios use a tiny CLIP that cl-bench pre-trains itself and caches
-in open_clip's ``local-dir:`` format.
+Any open_clip architecture loads here, with pre-trained weights from open_clip's cache or a local file (never
+the network). Other backbones come from providers registered in the entry-point group ``cl_bench.backbones``,
+the way methods and scenarios are: the tiny CLIPs that cl-bench pre-trains on the micro world are provided by
+cl_bench/benchmarks/tiny_backbones.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
 import shutil
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
 
 from .errors import UserError
-from .stale import remove_stale_temporaries
 
-TINY_CONFIGS = {
-    # ~1.5 M parameters outside the token embedding; pre-trains in about 6-7 minutes on 2 cores. Patch 8
-    # (16 tokens) trains 2.5x faster than world v1's patch 4, which buys 3x more pre-training steps and a
-    # downstream budget in which new domains are learned (docs/micro-world.md).
-    "tiny": dict(
-        model=dict(embed_dim=128, quick_gelu=False,
-                   vision_cfg=dict(image_size=32, layers=4, width=128, patch_size=8, head_width=32),
-                   text_cfg=dict(context_length=24, vocab_size=49408, width=128, heads=4, layers=3)),
-        pretrain=dict(pairs=40000, steps=1500, batch_size=128, lr=1e-3, wd=0.1, warmup=100),
-    ),
-    # For tests: seconds to pre-train, still a real open_clip CLIP with both towers.
-    "tiny-test": dict(
-        model=dict(embed_dim=32, quick_gelu=True,
-                   vision_cfg=dict(image_size=32, layers=2, width=32, patch_size=8, head_width=16),
-                   text_cfg=dict(context_length=24, vocab_size=49408, width=32, heads=2, layers=2)),
-        pretrain=dict(pairs=4000, steps=150, batch_size=64, lr=3e-3, wd=0.1, warmup=15),
-    ),
-}
-# Part of the tiny backbones' cache key: bump when the pre-training code changes what it produces.
-PRETRAIN_VERSION = 2
-TINY_MEAN = (0.5, 0.5, 0.5)
-TINY_STD = (0.25, 0.25, 0.25)
+# (n, seed) -> (float images (n, 3, S, S) ready for the model, n captions): a sample of the data a backbone was
+# pre-trained on, for methods that distil on reference data (ZSCL).
+ReferenceData = Callable[[int, int], tuple[torch.Tensor, list[str]]]
 
 
 @dataclass
 class Backbone:
     model: nn.Module  # open_clip CLIP
     tokenizer: object  # callable: list[str] -> LongTensor (N, context)
-    transform: object  # PIL image -> tensor
+    transform: object  # any PIL image -> float tensor (3, image_size, image_size)
     name: str
     pretrained: str  # tag or file identity recorded in results
     image_size: int
+    reference_data: ReferenceData | None = None  # None: the backbone brings no pre-training data
+    # The normalisation ending ``transform``; found in it when not given.
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        if self.mean is None or self.std is None:
+            norm = _normalize_step(self.transform)
+            if norm is not None:
+                self.mean, self.std = tuple(norm.mean), tuple(norm.std)
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 pixels (N, S, S, 3) already at the input size -> the model's float input, on their device.
+        The batched form of ``transform`` for images that need no resizing (the micro world, the pixel cache)."""
+        if self.mean is None or self.std is None:
+            raise ValueError(f"backbone {self.name}: its transform has no Normalize step, so mean/std are unknown")
+        return normalize_pixels(pixels, self.mean, self.std)
+
+
+def normalize_pixels(pixels: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W), ``(x / 255 - mean) / std``. The same float32 operations as
+    torchvision's ToTensor + Normalize, so on the CPU a batch equals the per-image transform bit for bit."""
+    x = pixels.permute(0, 3, 1, 2).float().div_(255)
+    m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def _normalize_step(transform):
+    from torchvision import transforms as T
+
+    steps = getattr(transform, "transforms", [transform])
+    return next((s for s in steps if isinstance(s, T.Normalize)), None)
+
+
+class BackboneProvider(Protocol):
+    """What the ``cl_bench.backbones`` entry points name: one backbone each."""
+
+    description: str
+
+    def load(self, pretrained: str | None, *, progress=None, log: Callable[[str], None]) -> Backbone: ...
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("CL_BENCH_CACHE", Path.home() / ".cache" / "cl-bench"))
 
 
-def _tiny_key(name: str, seed: int) -> str:
-    from cl_bench.benchmarks.micro_world import WORLD_VERSION
-
-    blob = json.dumps([TINY_CONFIGS[name], WORLD_VERSION, PRETRAIN_VERSION, seed], sort_keys=True).encode()
-    return f"{name}-{hashlib.sha256(blob).hexdigest()[:12]}"
-
-
-def tiny_path(name: str = "tiny", seed: int = 0) -> Path:
-    return cache_dir() / "backbones" / _tiny_key(name, seed)
-
-
-def tiny_transform():
-    from torchvision import transforms as T
-
-    return T.Compose([T.ToTensor(), T.Normalize(TINY_MEAN, TINY_STD)])
-
-
-def _load_local_dir(path: Path):
-    import open_clip
-
-    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{path}")
-    return model, open_clip.get_tokenizer(f"local-dir:{path}")
-
-
-# What a truncated or garbage weights/config file raises inside torch.load / json / open_clip.
-_LOAD_ERRORS = (RuntimeError, ValueError, KeyError, TypeError, EOFError, OSError, pickle.UnpicklingError,
-                zipfile.BadZipFile)
-
-
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
+# What a truncated or garbage weights/config file raises inside torch.load / json / open_clip.
+LOAD_ERRORS = (RuntimeError, ValueError, KeyError, TypeError, EOFError, OSError, pickle.UnpicklingError,
+               zipfile.BadZipFile)
+
+
 def load_backbone(name: str = "tiny", pretrained: str | None = None, *, progress=None,
                   log=_stderr) -> Backbone:
-    """Build a backbone. ``tiny``/``tiny-test`` are pre-trained (once, cached) if needed; any other name is
-    an open_clip architecture (e.g. ViT-B-16) with ``pretrained`` an open_clip tag (openai, from the cache)
-    or a path to a weights file."""
+    """Build a backbone: a registered one (``tiny``/``tiny-test``, pre-trained once and cached) or an open_clip
+    architecture (e.g. ViT-B-16) with ``pretrained`` an open_clip tag (openai, from the cache) or a path to a
+    weights file."""
+    from .registry import backbones
+
+    provided = backbones()
+    if name in provided:
+        return provided[name][0].load(pretrained, progress=progress, log=log)
+    return _load_open_clip(name, pretrained, sorted(provided))
+
+
+def provider(name: str):
+    """The registered provider of a backbone (e.g. for ``cl-bench pretrain-tiny``)."""
+    from .registry import backbones
+
+    provided = backbones()
+    if name not in provided:
+        raise UserError(f"{name!r} is not a registered backbone; registered: {', '.join(sorted(provided))}")
+    return provided[name][0]
+
+
+def tiny_path(name: str = "tiny", seed: int = 0) -> Path:
+    """Where a backbone that cl-bench pre-trains itself is cached."""
+    return provider(name).path(seed)
+
+
+def _load_open_clip(name: str, pretrained: str | None, registered: list[str]) -> Backbone:
     import open_clip
 
-    if name in TINY_CONFIGS:
-        path = tiny_path(name)
-        remove_stale_temporaries(path)
-        if not (path / "open_clip_pytorch_model.bin").exists():
-            from .pretrain import pretrain_tiny
-
-            pretrain_tiny(name, progress=progress)
-        try:
-            model, tok = _load_local_dir(path)
-        except _LOAD_ERRORS as e:  # a damaged cache entry: cl-bench made it, so it can make it again
-            log(f"cached {name} backbone at {path} does not load ({type(e).__name__}); pre-training it again")
-            shutil.rmtree(path, ignore_errors=True)
-            from .pretrain import pretrain_tiny
-
-            pretrain_tiny(name, progress=progress)
-            model, tok = _load_local_dir(path)
-        model.eval()
-        return Backbone(model, tok, tiny_transform(), name, path.name, 32)
-
     if name not in open_clip.list_models():
-        raise UserError(f"unknown backbone {name!r}: use tiny, tiny-test or an open_clip model name such as "
-                        "ViT-B-16 (see open_clip.list_models())")
+        raise UserError(f"unknown backbone {name!r}: use {', '.join(registered) or 'tiny, tiny-test'} or an open_clip "
+                        "model name such as ViT-B-16 (see open_clip.list_models()); after updating cl-bench, "
+                        "reinstall it (pip install -e .) so its backbones are registered")
     pretrained = pretrained or "openai"
     if os.path.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")):
         if not Path(pretrained).is_file():
@@ -139,12 +144,12 @@ def load_backbone(name: str = "tiny", pretrained: str | None = None, *, progress
     kwargs = {"force_quick_gelu": True} if pretrained == "openai" or "openai" in pretrained.lower() else {}
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, **kwargs)
-    except _LOAD_ERRORS as e:  # no network (hub download attempt failed), or a damaged file
+    except LOAD_ERRORS as e:  # no network (hub download attempt failed), or a damaged file
         raise UserError(_weights_hint(name, pretrained, e)) from None
     model.eval()
+    size = model.visual.image_size
     return Backbone(model, open_clip.get_tokenizer(name), preprocess, name, ident,
-                    model.visual.image_size[0] if isinstance(model.visual.image_size, tuple)
-                    else model.visual.image_size)
+                    size[0] if isinstance(size, tuple) else size)
 
 
 def _weights_hint(name, pretrained, err) -> str:
@@ -154,14 +159,22 @@ def _weights_hint(name, pretrained, err) -> str:
             "/path/to/weights.pt")
 
 
-def save_open_clip_dir(model: nn.Module, model_cfg: dict, path: Path, context_length: int) -> None:
+def load_open_clip_dir(path: Path):
+    """(model in eval mode, tokenizer) from a folder in open_clip's local-dir format."""
+    import open_clip
+
+    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{path}")
+    return model.eval(), open_clip.get_tokenizer(f"local-dir:{path}")
+
+
+def save_open_clip_dir(model: nn.Module, model_cfg: dict, path: Path, context_length: int, mean, std) -> None:
     """Write a model in open_clip's local-dir format (config + weights), atomically: a temporary folder named
     for this process, renamed into place (two runs pre-training at once each write their own)."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     cfg = {"model_cfg": model_cfg,
-           "preprocess_cfg": {"mean": list(TINY_MEAN), "std": list(TINY_STD)},
+           "preprocess_cfg": {"mean": list(mean), "std": list(std)},
            "tokenizer_cfg": {"context_length": context_length}}
     (tmp / "open_clip_config.json").write_text(json.dumps(cfg, indent=1))
     torch.save(model.state_dict(), tmp / "open_clip_pytorch_model.bin")

@@ -219,16 +219,14 @@ def cmd_data(args, console: Console) -> int:
     from rich.table import Table
 
     from . import registry
-    from .benchmarks.real import check_data
-    from .benchmarks.real_scenarios import resolve_data_root, scenario_datasets
 
     scenario = registry.get_scenario(args.scenario)
-    datasets = scenario_datasets(scenario)
-    if datasets is None:
-        raise UserError(f"scenario {scenario.name} reads no data from disk; nothing to check (try mtil, "
-                        "mtil-order2, mtil-fewshot, cil-cifar100 or cil-tinyimagenet)")
-    root = resolve_data_root(args.data_root)
-    rows = check_data(datasets, root, deep=args.deep)
+    if scenario.data is None:
+        with_data = sorted(name for name, (s, _) in registry.scenarios().items() if s.data is not None)
+        raise UserError(f"scenario {scenario.name} reads no data from disk; nothing to check (try "
+                        f"{', '.join(with_data)})")
+    root = scenario.data.resolve_root(args.data_root)
+    rows = scenario.data.check(root, deep=args.deep)
     style = {"found": "green", "missing": "red", "wrong layout": "red"}
     t = Table(title=escape(f"{scenario.name}: datasets under {root}"), title_justify="left",
               caption="train, test: samples found / expected", caption_justify="left")

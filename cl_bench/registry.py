@@ -1,5 +1,6 @@
-"""Name -> Method / Scenario, discovered through entry points (groups ``cl_bench.methods`` and
-``cl_bench.scenarios``). Built-ins register the same way a third-party plugin package does."""
+"""Name -> Method / Scenario / backbone provider, discovered through entry points (groups ``cl_bench.methods``,
+``cl_bench.scenarios`` and ``cl_bench.backbones``). Built-ins register the same way a third-party plugin
+package does."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .scenario import Scenario
 
 METHOD_GROUP = "cl_bench.methods"
 SCENARIO_GROUP = "cl_bench.scenarios"
+BACKBONE_GROUP = "cl_bench.backbones"
 
 
 @cache
@@ -36,6 +38,11 @@ def methods() -> dict[str, tuple[type[CLMethod], str]]:
 
 def scenarios() -> dict[str, tuple[Scenario, str]]:
     return _load(SCENARIO_GROUP)
+
+
+def backbones() -> dict[str, tuple[object, str]]:
+    """Providers of named backbones (cl_bench.backbone.BackboneProvider); open_clip names need none."""
+    return _load(BACKBONE_GROUP)
 
 
 def get_method(name: str) -> type[CLMethod]:

@@ -66,6 +66,9 @@ class Scenario:
     # Parameters of this scenario that cannot change results (where its data lives): they may differ between
     # runs that --resume or average together (docs/results-format.md).
     operational: tuple[str, ...] = ()
+    # On-disk data it reads (None: none, so no data root): ``.datasets``, ``.resolve_root(value)`` and
+    # ``.check(root, deep)`` for `cl-bench data check` (e.g. cl_bench/benchmarks/real_scenarios.py OnDiskData).
+    data: Any = None
 
     def __post_init__(self):
         object.__setattr__(self, "protocol", protocols.get(self.protocol))

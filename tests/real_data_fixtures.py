@@ -18,8 +18,9 @@ import random
 from pathlib import Path
 
 import numpy as np
-from cl_bench.benchmarks.real import _readers as rd
 from PIL import Image
+
+from cl_bench.benchmarks.real import _readers as rd
 
 Expected = dict[str, list[tuple[int, tuple[int, int, int]]]]
 SIZE = 8

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+
 from cl_bench.benchmarks import micro_world as world
 from cl_bench.benchmarks.micro import CIL_POOL, build_cil, build_mtil, cil_class_order
-
 from cl_bench.errors import UserError
 
 

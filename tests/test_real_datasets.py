@@ -106,6 +106,8 @@ def test_official_splits_load_with_right_labels(mini, name):
         dataset = R.load_mtil_split(name, root, split)
         assert dataset.classnames == R.get_spec(name).classnames
         assert_samples(dataset, made[name][split])
+    for split, dataset in zip(("train", "test"), R.load_mtil_splits(name, root), strict=True):
+        assert_samples(dataset, made[name][split])
 
 
 @pytest.mark.parametrize("name", ["Caltech101", "EuroSAT", "SUN397"])
@@ -120,6 +122,8 @@ def test_random_splits_are_80_20_of_the_sorted_samples(mini, name):
     assert (train, test) == R.reference_split_indices(n)
     assert R.load_mtil_split(name, root, "train").relpaths() == [full.relpaths()[i] for i in train]
     assert R.load_mtil_split(name, root, "test").targets == [full.targets[i] for i in test]
+    both = R.load_mtil_splits(name, root)
+    assert [d.relpaths() for d in both] == [[full.relpaths()[i] for i in idx] for idx in (train, test)]
 
 
 @pytest.mark.parametrize("n", [4, 7, 48, 8677, 27000, 108754])

@@ -16,6 +16,7 @@ from torchvision import transforms as T
 
 from cl_bench import registry
 from cl_bench.api import BuiltScenario
+from cl_bench.benchmarks import pixel_cache
 from cl_bench.benchmarks import real as R
 from cl_bench.benchmarks import real_scenarios as RS
 from cl_bench.cli import main
@@ -217,6 +218,18 @@ def test_cache_is_exact_and_reused(mini, tiny_backbone, tmp_path, monkeypatch):
     assert torch.equal(next(iter(loader))[0][0], plain.tasks[0].train[0][0])
 
 
+def test_cached_pixels_normalised_as_a_batch_equal_the_items(mini, tiny_backbone, tmp_path, monkeypatch):
+    """The device path: uint8 pixels from the cache, normalised per batch by the backbone (here on the CPU)."""
+    root, _ = mini
+    monkeypatch.setenv("CL_BENCH_CACHE", str(tmp_path / "cache"))
+    test = build("mtil", root, tiny_backbone, tasks=["Food"]).tasks[0].test
+    pixels = test.pixels()
+    x, y = pixels[0]
+    assert x.dtype == torch.uint8 and x.shape == (32, 32, 3) and y == test[0][1]
+    batch = next(iter(torch.utils.data.DataLoader(pixels, batch_size=len(pixels))))[0]
+    assert torch.equal(tiny_backbone.normalize(batch), torch.stack([x for x, _ in items(test)]))
+
+
 def test_rrc_training_transform(mini, tiny_backbone, tmp_path, monkeypatch):
     root, _ = mini
     monkeypatch.setenv("CL_BENCH_CACHE", str(tmp_path / "cache"))
@@ -254,7 +267,7 @@ def test_pipeline_of_an_open_clip_transform():
 def test_cache_falls_back_when_the_disk_is_full(mini, tiny_backbone, tmp_path, monkeypatch, capsys):
     root, _ = mini
     monkeypatch.setenv("CL_BENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(RS.shutil, "disk_usage", lambda path: SimpleNamespace(free=10))
+    monkeypatch.setattr(pixel_cache.shutil, "disk_usage", lambda path: SimpleNamespace(free=10))
     built = build("mtil", root, tiny_backbone, tasks=["Food"])
     assert type(built.tasks[0].test).__name__ == "ImageFileDataset" and built.tasks[0].test[0][0].shape == (3, 32, 32)
     assert "warning: not caching preprocessed Food-train" in capsys.readouterr().err

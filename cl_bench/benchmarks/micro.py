@@ -18,9 +18,9 @@ MTIL_ORDER = ["digits", "textures", "glyphs", "outlines", "colours"]
 
 
 class ArrayDataset(Dataset):
-    """uint8 images (N, H, W, 3) with int labels. With a tensor ``pre`` (the tiny backbone's exact
-    transform applied once in batch) items are slices of it; otherwise each image goes through the
-    backbone's PIL transform (e.g. resize to 224 for ViT-B-16)."""
+    """uint8 images (N, H, W, 3) with int labels. With a tensor ``pre`` (the backbone's transform applied once
+    to the whole batch) items are slices of it; otherwise each image goes through the backbone's PIL transform
+    (e.g. resize to 224 for ViT-B-16)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, transform=None, pre: torch.Tensor | None = None):
         self.images, self.targets = images, [int(y) for y in labels]
@@ -35,11 +35,9 @@ class ArrayDataset(Dataset):
 
 
 def make_dataset(images, labels, backbone) -> ArrayDataset:
-    from cl_bench.backbone import TINY_CONFIGS
-    from cl_bench.pretrain import images_to_tensor
-
-    if backbone.name in TINY_CONFIGS:
-        return ArrayDataset(images, labels, pre=images_to_tensor(images))
+    """Images already at the backbone's input size (the tiny backbones' 32 px) are normalised in one batch."""
+    if images.shape[1:3] == (backbone.image_size, backbone.image_size) and backbone.mean is not None:
+        return ArrayDataset(images, labels, pre=backbone.normalize(torch.from_numpy(images)))
     return ArrayDataset(images, labels, transform=backbone.transform)
 
 

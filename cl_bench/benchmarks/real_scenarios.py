@@ -16,61 +16,46 @@ For CIL the reference runs (ZSCL ``cil/``, MoE-Adapters) use the single template
 continuum's class names (CIFAR100 keeps underscores). ``ensemble`` there is a cl-bench addition: training with
 that template, evaluation with it plus the 17 other CLIP CIFAR templates.
 
-Preprocessed-image cache (``cache_preprocessed``, default on): datasets stored as image files are decoded,
-resized and centre-cropped once and the uint8 pixels kept in a ``.npy`` file under
-``$CL_BENCH_CACHE/preprocessed`` (memory-mapped when read; the cheap ToTensor + Normalize still run per item),
-so the result is bit-identical to the uncached path. Only deterministic transforms are cached (the test
-transform always; training images only with ``train_transform: test``). CIFAR100 and MNIST live in memory as
-arrays and are not cached. At 224 px a cached image takes 147 KiB: the full MTIL image-file datasets take
-about 40 GiB, TinyImageNet about 16 GiB. Delete the folder to reclaim the space.
+Datasets stored as image files are preprocessed once into a pixel cache (``cache_preprocessed``, default on;
+cl_bench/benchmarks/pixel_cache.py), bit-identical to decoding them. Only deterministic transforms are cached
+(the test transform always; training images only with ``train_transform: test``); CIFAR100 and MNIST live in
+memory as arrays and are not cached.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
 import os
 import re
-import shutil
-import sys
-import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
 from cl_bench.api import BuiltScenario, Scenario, Task
 from cl_bench.classifier import class_prompts
 from cl_bench.errors import UserError
-from cl_bench.stale import remove_stale_temporaries
 
+from .pixel_cache import Pipeline, prepare
 from .real import (
     MTIL_ORDER_I,
     MTIL_ORDER_II,
-    ImageDataset,
-    ImageFileDataset,
+    check_data,
     cil_task_classes,
     few_shot_indices,
     get_cil_spec,
     get_spec,
     load_cil_split,
-    load_mtil_full,
-    load_mtil_split,
+    load_mtil_splits,
     save_split_file,
     task_indices,
 )
-from .real import mtil_datasets as _md
 
 DATA_ENV = "CL_BENCH_DATA"
 PROMPT_CONVENTIONS = ("single", "ensemble")
 TRAIN_TRANSFORMS = ("test", "rrc")
 CIL_TEMPLATE = "a bad photo of a {}."  # ZSCL cil/ and MoE-Adapters CIL configs (METHODS.md B.4, C.4)
-CACHE_FORMAT = "cl-bench-preprocessed/2"  # 2: a .sum checksum file beside each array
 # Version of the data layer shared by the five scenarios: part of each scenario's version and of the cache
 # key (not the scenario name, so mtil, mtil-order2 and mtil-fewshot share their cached images).
 DATA_VERSION = "1"
@@ -94,6 +79,21 @@ def resolve_data_root(value: str | os.PathLike | None) -> Path:
     return root
 
 
+@dataclass(frozen=True)
+class OnDiskData:
+    """What a real scenario reads from disk, as ``Scenario.data``: the core reaches the data root and
+    `cl-bench data check` through it."""
+
+    datasets: tuple[str, ...]
+
+    def resolve_root(self, value: str | os.PathLike | None) -> Path:
+        return resolve_data_root(value)
+
+    def check(self, root: Path, deep: bool = False) -> list:
+        """One ``real.CheckRow`` per dataset: found, missing or wrongly laid out."""
+        return check_data(list(self.datasets), root, deep=deep)
+
+
 def _choice(key: str, value, choices: Sequence[str]) -> str:
     if value not in choices:
         raise UserError(f"{key}={value!r} is not valid; use one of {', '.join(choices)}")
@@ -113,29 +113,12 @@ def _identity(steps) -> str:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(T.Compose(list(steps))))
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    """The image transforms of a run, split for caching: ``test = prefix + tail`` where ``prefix`` is the
-    deterministic PIL part (resize, crop, RGB) and ``tail`` starts at ToTensor."""
-
-    test: Callable
-    train: Callable
-    train_is_test: bool
-    prefix: T.Compose | None  # None: the transform has no ToTensor step to split at, so nothing is cached
-    tail: T.Compose | None
-    identity: str
-    size: int
-
-
 def make_pipeline(backbone, train_transform: str) -> Pipeline:
-    """The backbone's test transform (a resize + centre crop in front if it has none, as the tiny backbones'
-    transform expects images already at their size), and the training transform."""
+    """The backbone's test transform (which brings any image to its input size), and the training transform."""
     _choice("train_transform", train_transform, TRAIN_TRANSFORMS)
     size = int(backbone.image_size)
     tf = backbone.transform
     steps = list(tf.transforms) if isinstance(tf, T.Compose) else [tf]
-    if not any(_geometric(s) for s in steps):
-        steps = [T.Resize(size, interpolation=InterpolationMode.BICUBIC), T.CenterCrop(size), *steps]
     test = T.Compose(steps)
     if train_transform == "rrc":
         train = T.Compose([T.RandomResizedCrop(size, scale=RRC_SCALE, interpolation=InterpolationMode.BICUBIC),
@@ -148,157 +131,7 @@ def make_pipeline(backbone, train_transform: str) -> Pipeline:
     return Pipeline(test, train, train is test, prefix, tail, _identity(steps[:k] if k else steps), size)
 
 
-# --- the preprocessed-image cache ----------------------------------------------------------------------------
-
-
-class CachedImageDataset(Dataset):
-    """Items of an image-file dataset whose deterministic PIL transform was applied once and stored as
-    (N, S, S, 3) uint8 in a .npy file; ``tail`` (ToTensor, Normalize) runs per item. Picklable for DataLoader
-    workers (each opens its own memory map)."""
-
-    def __init__(self, path: Path, targets: Sequence[int], classnames: Sequence[str], tail: Callable):
-        self.path = Path(path)
-        self.targets = [int(t) for t in targets]
-        self.classnames = tuple(classnames)
-        self.tail = tail
-        self._array = None
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, index: int):
-        if self._array is None:
-            self._array = np.load(self.path, mmap_mode="r")
-        return self.tail(np.array(self._array[index])), self.targets[index]
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_array"] = None
-        return state
-
-
-class _PrefixArrays(Dataset):
-    def __init__(self, dataset: ImageDataset, prefix):
-        self.dataset = copy.copy(dataset)
-        self.dataset.transform = prefix
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        return np.asarray(self.dataset[index][0], dtype=np.uint8)
-
-
-def _stack(arrays) -> np.ndarray:
-    return np.stack(arrays)
-
-
-def preprocessed_dir() -> Path:
-    from cl_bench.backbone import cache_dir
-
-    return cache_dir() / "preprocessed"
-
-
-def cache_path(dataset: ImageFileDataset, tag: str, version: str, pipeline: Pipeline) -> Path:
-    """Keyed by the data-layer version, the dataset and split (``tag``), the exact list of image files, the
-    transform's identity and the versions of the libraries that compute it."""
-    import PIL
-    import torchvision
-
-    blob = json.dumps([CACHE_FORMAT, version, tag, pipeline.identity, pipeline.size, PIL.__version__,
-                       torchvision.__version__, [str(p) for p in dataset.paths]])
-    key = hashlib.sha256(blob.encode()).hexdigest()[:24]
-    return preprocessed_dir() / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', tag)}-{key}.npy"
-
-
-def _checksum(path: Path) -> str:
-    """CRC-32 of the whole file (zlib runs at GB/s, so a check at every open stays cheap next to decoding)."""
-    crc = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 24):
-            crc = zlib.crc32(chunk, crc)
-    return f"crc32:{crc:08x}"
-
-
-def _sum_path(path: Path) -> Path:
-    return path.with_name(path.name + ".sum")
-
-
-def _valid(path: Path, shape: tuple[int, ...]) -> bool:
-    """The cached file exists, has the expected shape, and its content matches the checksum written with it
-    (a damaged file is reported and rebuilt, never used)."""
-    if not path.is_file():
-        return False
-    try:
-        array = np.load(path, mmap_mode="r")
-        ok = array.shape == shape and array.dtype == np.uint8
-        del array
-        ok = ok and _sum_path(path).read_text().strip() == _checksum(path)
-    except (OSError, ValueError):
-        ok = False
-    if not ok:
-        print(f"warning: preprocessed cache {path} is damaged or incomplete (shape or checksum mismatch); "
-              "rebuilding it", file=sys.stderr)
-    return ok
-
-
-def _fill(dataset: ImageFileDataset, pipeline: Pipeline, path: Path, num_workers: int, tag: str) -> bool:
-    """Preprocess every image into ``path`` (written under a temporary name, then renamed, so a crash or a
-    concurrent run never leaves a partial file behind). False (the run then decodes images as usual) if the
-    transform's output is not S×S RGB or the cache folder cannot hold the file."""
-    n, s = len(dataset), pipeline.size
-    arrays = _PrefixArrays(dataset, pipeline.prefix)
-    if arrays[0].shape != (s, s, 3):
-        return False
-    workers = max(num_workers, min(8, os.cpu_count() or 1) if n >= 2000 else 0)
-    need = n * s * s * 3
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(path.parent).free
-    except OSError as err:
-        print(f"warning: not caching preprocessed {tag}: cannot create {path.parent} ({err})", file=sys.stderr)
-        return False
-    if free < need + 2**28:  # a full disk would only show as a crash (SIGBUS) while writing the memory map
-        print(f"warning: not caching preprocessed {tag}: {need / 2**30:.1f} GiB needed in {path.parent}, "
-              f"{free / 2**30:.1f} GiB free (point CL_BENCH_CACHE at a larger disk to cache it)", file=sys.stderr)
-        return False
-    if n >= 2000:
-        print(f"caching preprocessed {tag} ({n:,} images, {n * s * s * 3 / 2**30:.1f} GiB) in {path.parent} "
-              "(once)", file=sys.stderr)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
-        i = 0
-        for batch in DataLoader(arrays, batch_size=32, num_workers=workers, collate_fn=_stack):
-            out[i:i + len(batch)] = batch
-            i += len(batch)
-        out.flush()
-        del out
-        _sum_path(tmp).write_text(_checksum(tmp) + "\n")
-        os.replace(_sum_path(tmp), _sum_path(path))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        _sum_path(tmp).unlink(missing_ok=True)
-    return True
-
-
-def prepare(dataset: ImageDataset, transform, *, deterministic: bool, pipeline: Pipeline, cache: bool,
-            tag: str, version: str, num_workers: int = 0) -> Dataset:
-    """The dataset as the run sees it: (transform(image), label) items, from the cache where possible."""
-    if (cache and deterministic and pipeline.prefix is not None and isinstance(dataset, ImageFileDataset)
-            and len(dataset) > 0):
-        path = cache_path(dataset, tag, version, pipeline)
-        remove_stale_temporaries(path)
-        s = pipeline.size
-        if _valid(path, (len(dataset), s, s, 3)) or _fill(dataset, pipeline, path, num_workers, tag):
-            return CachedImageDataset(path, dataset.targets, dataset.classnames, pipeline.tail)
-    out = copy.copy(dataset)
-    out.transform = transform
-    return out
-
-
-def _prepare_task(train, test, name, pipeline, params) -> tuple[Dataset, Dataset]:
+def _prepare_task(train, test, name, pipeline, params):
     common = dict(pipeline=pipeline, cache=bool(params["cache_preprocessed"]), version=f"real-{DATA_VERSION}",
                   num_workers=int(params.get("num_workers", 0)))
     return (prepare(train, pipeline.train, deterministic=pipeline.train_is_test, tag=f"{name}-train", **common),
@@ -342,25 +175,13 @@ def _split_file(spec, root: Path, split_dir: str) -> Path | None:
     return path
 
 
-def _mtil_splits(spec, root: Path, split_file: Path | None) -> tuple[ImageDataset, ImageDataset]:
-    if not spec.random_split:
-        return load_mtil_split(spec.name, root, "train"), load_mtil_split(spec.name, root, "test")
-    full = load_mtil_full(spec.name, root)  # one walk of the folder tree for both splits
-    train, test = _md._split_of(spec, full, split_file)
-    return full.subset(train), full.subset(test)
-
-
 @dataclass(frozen=True)
 class MTILBuild:
-    """``build`` of the MTIL scenarios; ``datasets`` is what `cl-bench data check` inspects."""
+    """``build`` of the MTIL scenarios."""
 
     scenario: str
     order: tuple[str, ...]
     fewshot: bool = False
-
-    @property
-    def datasets(self) -> list[str]:
-        return list(self.order)
 
     def __call__(self, params: Mapping, backbone, seed: int) -> BuiltScenario:
         root = resolve_data_root(params["data_root"])
@@ -375,7 +196,7 @@ class MTILBuild:
             split_file = _split_file(spec, root, params["split_file_dir"])
             if split_file is not None:
                 split_files[spec.name] = str(split_file)
-            train, test = _mtil_splits(spec, root, split_file)
+            train, test = load_mtil_splits(spec.name, root, split_file=split_file)
             if self.fewshot:
                 train = train.subset(few_shot_indices(train.targets, int(params["shots"]), int(params["shots_seed"])))
             loaded.append((spec, train, test))
@@ -411,10 +232,6 @@ class CILBuild:
 
     scenario: str
     dataset: str
-
-    @property
-    def datasets(self) -> list[str]:
-        return [self.dataset]
 
     def __call__(self, params: Mapping, backbone, seed: int) -> BuiltScenario:
         root = resolve_data_root(params["data_root"])
@@ -458,14 +275,14 @@ def _mtil(name: str, order: list[str], description: str, fewshot: bool = False) 
         defaults |= {"shots": 5, "shots_seed": 0}
     return Scenario(name=name, description=description, protocol="mtil", version=version, profile="mtil",
                     defaults=defaults, build=MTILBuild(name, tuple(order), fewshot),
-                    default_backbone="ViT-B-16", default_pretrained="openai")
+                    default_backbone="ViT-B-16", default_pretrained="openai", data=OnDiskData(tuple(order)))
 
 
 def _cil(name: str, dataset: str, steps: int, description: str) -> Scenario:
     version = f"{name}-{DATA_VERSION}"
     return Scenario(name=name, description=description, protocol="cil", version=version, profile="cil",
                     defaults={**_COMMON, "steps": steps}, build=CILBuild(name, dataset),
-                    default_backbone="ViT-B-16", default_pretrained="openai")
+                    default_backbone="ViT-B-16", default_pretrained="openai", data=OnDiskData((dataset,)))
 
 
 MTIL = _mtil("mtil", MTIL_ORDER_I, "MTIL Order I: 11 datasets (Aircraft ... SUN397), task-incremental, full "
@@ -483,9 +300,10 @@ SCENARIOS = (MTIL, MTIL_ORDER2, MTIL_FEWSHOT, CIL_CIFAR100, CIL_TINYIMAGENET)
 
 
 def scenario_datasets(scenario: Scenario) -> list[str] | None:
-    """The on-disk datasets a scenario reads (None: it needs no data), for `cl-bench data check`."""
-    return getattr(scenario.build, "datasets", None)
+    """The on-disk datasets a scenario reads (None: it needs no data)."""
+    data = getattr(scenario, "data", None)
+    return None if data is None else list(data.datasets)
 
 
-__all__ = ["CIL_CIFAR100", "CIL_TINYIMAGENET", "MTIL", "MTIL_FEWSHOT", "MTIL_ORDER2", "CachedImageDataset",
-           "Pipeline", "make_pipeline", "resolve_data_root", "scenario_datasets"]
+__all__ = ["CIL_CIFAR100", "CIL_TINYIMAGENET", "MTIL", "MTIL_FEWSHOT", "MTIL_ORDER2", "OnDiskData", "Pipeline",
+           "make_pipeline", "resolve_data_root", "scenario_datasets"]

@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from cl_bench.backbone import TINY_CONFIGS
 from cl_bench.classifier import encode_text
 from cl_bench.distill import WeightEnsemble, l2_to, zscl_distillation
 from cl_bench.errors import UserError
@@ -32,20 +31,13 @@ class ReferenceData:
         self.batch = params["ref_batch_size"]
         if params["ref_images"]:
             self._from_files(ctx, params)
-        elif ctx.backbone.name in TINY_CONFIGS:  # the tiny backbone's own pre-training world
-            self._from_micro_world(ctx, params)
+        elif ctx.backbone.reference_data is not None:  # e.g. the tiny backbones' own pre-training world
+            images, captions = ctx.backbone.reference_data(params["ref_count"], 10_000 + ctx.config.seed)
+            self.images, self.captions = images, sorted(set(captions))
         else:
             raise UserError("zscl needs reference data: --set ref_images=/path/to/imagenet/train (an ImageFolder) "
                             "--set ref_captions=/path/to/captions.txt (one caption per line)")
         self.gen = torch.Generator()  # seeded per task by the plugin
-
-    def _from_micro_world(self, ctx, params):
-        from cl_bench.benchmarks.micro_world import pretraining_pairs
-        from cl_bench.pretrain import images_to_tensor
-
-        imgs, caps = pretraining_pairs(params["ref_count"], seed=10_000 + ctx.config.seed)
-        self.images = images_to_tensor(imgs)
-        self.captions = sorted(set(caps))
 
     def _from_files(self, ctx, params):
         from torchvision.datasets import ImageFolder

@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cl_bench import lora
-from cl_bench.backbone import TINY_CONFIGS
+from cl_bench import lora, registry
 from cl_bench.classifier import CLIPClassifier, encode_text
 
 torch.set_num_threads(2)
@@ -17,12 +16,12 @@ BATCH = 32
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return open_clip.CLIP(**TINY_CONFIGS["tiny"]["model"])
+    return open_clip.CLIP(**registry.backbones()["tiny"][0].config["model"])
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    ctx = TINY_CONFIGS["tiny"]["model"]["text_cfg"]["context_length"]
+    ctx = registry.backbones()["tiny"][0].config["model"]["text_cfg"]["context_length"]
     return open_clip.get_tokenizer("ViT-B-16", context_length=ctx)
 
 

@@ -21,6 +21,7 @@ from .mtil_datasets import (
     get_spec,
     load_mtil_full,
     load_mtil_split,
+    load_mtil_splits,
     load_split_file,
     save_split_file,
     split_indices,
@@ -31,6 +32,6 @@ __all__ = [
     "ArrayImageDataset", "CIL_DATASETS", "CILSpec", "CheckRow", "DataLayoutError", "DataMissingError",
     "DatasetSpec", "ImageDataset", "ImageFileDataset", "MTIL_DATASETS", "MTIL_ORDER_I", "MTIL_ORDER_II",
     "check_data", "cil_classnames", "cil_task_classes", "class_order", "few_shot_indices", "get_cil_spec",
-    "get_spec", "load_cil_split", "load_mtil_full", "load_mtil_split", "load_split_file",
+    "get_spec", "load_cil_split", "load_mtil_full", "load_mtil_split", "load_mtil_splits", "load_split_file",
     "reference_split_indices", "save_split_file", "split_indices", "task_indices",
 ]  # fmt: skip

@@ -11,14 +11,7 @@ from cl_bench.errors import UserError
 
 from ._common import DataLayoutError, DataMissingError, ImageFileDataset
 from .cil_datasets import CIL_DATASETS, get_cil_spec, load_cil_split
-from .mtil_datasets import (
-    MTIL_DATASETS,
-    MTIL_ORDER_I,
-    get_spec,
-    load_mtil_full,
-    load_mtil_split,
-    split_indices,
-)
+from .mtil_datasets import MTIL_DATASETS, MTIL_ORDER_I, get_spec, load_mtil_splits
 
 Status = Literal["found", "missing", "wrong layout"]
 
@@ -53,11 +46,7 @@ def _resolve(name: str):
 def _splits(name: str, root: Path, is_cil: bool):
     if is_cil:
         return load_cil_split(name, root, "train"), load_cil_split(name, root, "test")
-    if get_spec(name).random_split:  # read the folder tree once, not once per split
-        full = load_mtil_full(name, root)
-        train, test = split_indices(name, root)
-        return full.subset(train), full.subset(test)
-    return load_mtil_split(name, root, "train"), load_mtil_split(name, root, "test")
+    return load_mtil_splits(name, root)
 
 
 def _missing_files(datasets) -> list[Path]:

@@ -191,6 +191,21 @@ def load_mtil_full(name: str, root: str | Path, transform=None) -> ImageDataset:
     return _wrap(spec, root, "all", transform)
 
 
+def load_mtil_splits(name: str, root: str | Path, transform=None,
+                     split_file: str | Path | None = None) -> tuple[ImageDataset, ImageDataset]:
+    """(train, test) of an MTIL dataset; items are (transform(RGB image), label), label t = classnames[t].
+
+    Caltech101, EuroSAT and SUN397 are read once (one walk of the folder tree) and split by `split_file`
+    when given (see `save_split_file`), otherwise by `split_indices`.
+    """
+    spec = get_spec(name)
+    if not spec.random_split:
+        return _wrap(spec, root, "train", transform), _wrap(spec, root, "test", transform)
+    full = load_mtil_full(spec.name, root, transform)
+    train, test = _split_of(spec, full, split_file)
+    return full.subset(train), full.subset(test)
+
+
 def load_mtil_split(
     name: str,
     root: str | Path,
@@ -198,19 +213,13 @@ def load_mtil_split(
     transform=None,
     split_file: str | Path | None = None,
 ) -> ImageDataset:
-    """One split of an MTIL dataset; items are (transform(RGB image), label), label t = classnames[t].
-
-    For Caltech101, EuroSAT and SUN397 the split comes from `split_file` when given (see
-    `save_split_file`), otherwise from `split_indices`.
-    """
+    """One split of an MTIL dataset (see `load_mtil_splits`)."""
     spec = get_spec(name)
     if split not in ("train", "test"):
         raise UserError(f"split must be 'train' or 'test', not {split!r}")
-    if not spec.random_split:
+    if not spec.random_split:  # an official split: read only this one
         return _wrap(spec, root, split, transform)
-    full = load_mtil_full(spec.name, root, transform)
-    train, test = _split_of(spec, full, split_file)
-    return full.subset(train if split == "train" else test)
+    return load_mtil_splits(spec.name, root, transform, split_file)[split == "test"]
 
 
 def _split_of(spec: DatasetSpec, full: ImageFileDataset, split_file):
