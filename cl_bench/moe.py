@@ -145,3 +145,9 @@ def set_route(blocks: dict[str, MoEBlock], tower: str, route) -> None:
     for key, b in blocks.items():
         if key.startswith(tower + "."):
             b.route = route
+
+
+def count_params(d: int, blocks: int, *, experts: int, routers: int, width: int) -> dict[str, int]:
+    """Parameters of the MoE modules of one tower of ``blocks`` blocks of width ``d``, from the architecture."""
+    expert = 2 * d * width + width + d
+    return {"experts": blocks * experts * expert, "routers": blocks * routers * 2 * d * experts}

@@ -238,8 +238,12 @@ class MoEAdapters(CLMethod):
             j = self.eval_task
             seen = j in self.trained or not self.params["router_per_task"]
             return torch.full((n,), self.router(j) if seen else -1, dtype=torch.long)
-        u = self.frozen_features(x)
-        errors = {k: ae.errors(u) for k, ae in self._aes.items()}
+        return self.routes_from_features(self.frozen_features(x))
+
+    @torch.no_grad()
+    def routes_from_features(self, u: torch.Tensor) -> torch.Tensor:
+        """DDAS: per-sample router index from autoencoder inputs ``u`` (N, D), -1 for zero-shot."""
+        errors = {k: ae.errors(u.to(next(ae.parameters()).device)) for k, ae in self._aes.items()}
         picks = ddas.select(errors, self.params["ddas_threshold"], self.params["ddas_decision"] == "batch")
         return torch.tensor([-1 if k is None else self.router(int(k)) for k in picks], dtype=torch.long)
 
