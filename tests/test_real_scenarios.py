@@ -452,3 +452,20 @@ def test_a_truncated_image_is_named_in_one_line(tmp_path):
     owner = next(d for d in ds if victim in d.paths)
     with pytest.raises(UserError, match="unreadable image .*" + victim.name):
         owner[owner.paths.index(victim)]
+
+
+def test_xtail_on_the_miniatures(mini, tiny_backbone):
+    """X-TAIL: MTIL Order I without CIFAR100, test labels shifted to index the classes of all tasks, each task
+    evaluated over every task's classes; the few-shot variant trains on 16 images per class."""
+    from cl_bench.protocols import TASK_AGNOSTIC
+
+    root, _ = mini
+    xtail, mtil = registry.get_scenario("xtail"), registry.get_scenario("mtil")
+    assert xtail.defaults["tasks"] == [d for d in mtil.defaults["tasks"] if d != "CIFAR100"]
+    assert xtail.protocol is TASK_AGNOSTIC and registry.get_scenario("xtail-fewshot").defaults["shots"] == 16
+    built = build("xtail", root, tiny_backbone, tasks=["DTD", "MNIST"])
+    plain = build("mtil", root, tiny_backbone, tasks=["DTD", "MNIST"])
+    n_dtd = len(plain.tasks[0].eval_prompts)
+    assert [y for _, y in items(built.tasks[1].test)] == [y + n_dtd for _, y in items(plain.tasks[1].test)]
+    assert [y for _, y in items(built.tasks[0].test)] == [y for _, y in items(plain.tasks[0].test)]
+    assert built.eval_parts(0, 0) == built.eval_parts(1, None) == [("DTD", n_dtd), ("MNIST", 10)]

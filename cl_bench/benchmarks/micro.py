@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from cl_bench.api import BuiltScenario, Scenario, Task
 from cl_bench.classifier import class_prompts
 from cl_bench.errors import UserError
+from cl_bench.protocols import CLASS_INCREMENTAL, TASK_INCREMENTAL
 
 from . import micro_world as world
 
@@ -66,7 +67,7 @@ def build_mtil(params, backbone, seed) -> BuiltScenario:
         prompts = class_prompts(d.classnames, [d.template])
         tasks.append(Task(name, make_dataset(xtr, ytr, backbone), make_dataset(xte, yte, backbone),
                           prompts, prompts))
-    return BuiltScenario(tasks, "mtil", {"order": [t.name for t in tasks], "prompts": "single"})
+    return BuiltScenario(tasks, TASK_INCREMENTAL, {"order": [t.name for t in tasks], "prompts": "single"})
 
 
 # cil-micro: one pool of 30 classes from three families, each class with its family's template.
@@ -106,7 +107,7 @@ def build_cil(params, backbone, seed) -> BuiltScenario:
         prompts = [[world.DOMAINS[CIL_POOL[k][0]].template.format(CIL_POOL[k][1])] for k in cls]
         tasks.append(Task(f"step{s}", make_dataset(np.concatenate(xs_tr), np.concatenate(ys_tr), backbone),
                           make_dataset(np.concatenate(xs_te), np.concatenate(ys_te), backbone), prompts, prompts))
-    return BuiltScenario(tasks, "cil", {"class_order": [int(k) for k in order], "steps": steps,
+    return BuiltScenario(tasks, CLASS_INCREMENTAL, {"class_order": [int(k) for k in order], "steps": steps,
                                         "prompts": "single"})
 
 
@@ -114,7 +115,7 @@ MTIL_MICRO = Scenario(
     name="mtil-micro",
     description="6 procedurally generated domains (printed digits, textures, glyphs, shapes, outlines, colours), "
                 "task-incremental like MTIL; CPU-sized, no downloads",
-    protocol="mtil", version=f"mtil-micro-2/{world.WORLD_VERSION}", profile="micro",
+    protocol=TASK_INCREMENTAL, version=f"mtil-micro-2/{world.WORLD_VERSION}", profile="micro",
     defaults={"tasks": MTIL_ORDER, "train_per_class": 200, "test_per_class": 40, "eval_split": "test"},
     build=build_mtil, default_backbone="tiny", default_pretrained=None,
 )
@@ -123,7 +124,7 @@ CIL_MICRO = Scenario(
     name="cil-micro",
     description="30 classes (shapes, printed digits, made-up glyphs) in 5 class-incremental steps, "
                 "joint classifier over the classes seen so far; CPU-sized, no downloads",
-    protocol="cil", version=f"cil-micro-2/{world.WORLD_VERSION}", profile="micro",
+    protocol=CLASS_INCREMENTAL, version=f"cil-micro-2/{world.WORLD_VERSION}", profile="micro",
     defaults={"steps": 5, "train_per_class": 200, "test_per_class": 40, "eval_split": "test"},
     build=build_cil, default_backbone="tiny", default_pretrained=None,
 )

@@ -36,6 +36,7 @@ from torchvision.transforms import InterpolationMode
 from cl_bench.api import BuiltScenario, Scenario, Task
 from cl_bench.classifier import class_prompts
 from cl_bench.errors import UserError
+from cl_bench.protocols import CLASS_INCREMENTAL, TASK_INCREMENTAL
 
 from .pixel_cache import Pipeline, prepare
 from .real import (
@@ -211,7 +212,7 @@ class MTILBuild:
             info |= {"shots": int(params["shots"]), "shots_seed": int(params["shots_seed"])}
         if split_files:
             info["split_files"] = split_files
-        return BuiltScenario(tasks, "mtil", info)
+        return BuiltScenario(tasks, TASK_INCREMENTAL, info)
 
 
 # --- class-incremental ---------------------------------------------------------------------------------------
@@ -259,10 +260,14 @@ class CILBuild:
         info = {"dataset": spec.name, "class_order": [int(c) for c in spec.class_order], "steps": steps,
                 "classes_per_task": [len(c) for c in groups], "prompts": convention,
                 "train_transform": params["train_transform"], "data_root": str(root)}
-        return BuiltScenario(tasks, "cil", info)
+        return BuiltScenario(tasks, CLASS_INCREMENTAL, info)
 
 
 # --- the scenarios -------------------------------------------------------------------------------------------
+
+# Where the data and its caches live, not what they hold: runs may differ in these and still resume and
+# average together (docs/results-format.md).
+DATA_KEYS = ("data_root", "split_file_dir", "cache_preprocessed")
 
 _COMMON = {"data_root": "", "prompts": "single", "train_transform": "test", "cache_preprocessed": True}
 _MTIL_COMMON = {**_COMMON, "split_file_dir": ""}
@@ -273,16 +278,18 @@ def _mtil(name: str, order: list[str], description: str, fewshot: bool = False) 
     defaults = {**_MTIL_COMMON, "tasks": list(order)}
     if fewshot:
         defaults |= {"shots": 5, "shots_seed": 0}
-    return Scenario(name=name, description=description, protocol="mtil", version=version, profile="mtil",
+    return Scenario(name=name, description=description, protocol=TASK_INCREMENTAL, version=version, profile="mtil",
                     defaults=defaults, build=MTILBuild(name, tuple(order), fewshot),
-                    default_backbone="ViT-B-16", default_pretrained="openai", data=OnDiskData(tuple(order)))
+                    default_backbone="ViT-B-16", default_pretrained="openai", data=OnDiskData(tuple(order)),
+                    operational=DATA_KEYS)
 
 
 def _cil(name: str, dataset: str, steps: int, description: str) -> Scenario:
     version = f"{name}-{DATA_VERSION}"
-    return Scenario(name=name, description=description, protocol="cil", version=version, profile="cil",
-                    defaults={**_COMMON, "steps": steps}, build=CILBuild(name, dataset),
-                    default_backbone="ViT-B-16", default_pretrained="openai", data=OnDiskData((dataset,)))
+    return Scenario(name=name, description=description, protocol=CLASS_INCREMENTAL, version=version,
+                    profile="cil", defaults={**_COMMON, "steps": steps}, build=CILBuild(name, dataset),
+                    default_backbone="ViT-B-16", default_pretrained="openai", data=OnDiskData((dataset,)),
+                    operational=DATA_KEYS)
 
 
 MTIL = _mtil("mtil", MTIL_ORDER_I, "MTIL Order I: 11 datasets (Aircraft ... SUN397), task-incremental, full "

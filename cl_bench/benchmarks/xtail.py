@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 from cl_bench.protocols import TASK_AGNOSTIC
 from cl_bench.scenario import BuiltScenario, Scenario
 
-from . import micro
+from . import micro, real_scenarios
 
 
 class ShiftedLabels(Dataset):
@@ -41,8 +41,24 @@ def task_agnostic(built: BuiltScenario) -> BuiltScenario:
     return BuiltScenario(tasks, TASK_AGNOSTIC, dict(built.info, label_space=f"all {offset} classes"))
 
 
-def build_xtail_micro(params, backbone, seed) -> BuiltScenario:
-    return task_agnostic(micro.build_mtil(params, backbone, seed))
+class TaskAgnosticBuild:
+    """A scenario builder whose tasks are evaluated task-agnostically."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __call__(self, params, backbone, seed) -> BuiltScenario:
+        return task_agnostic(self.inner(params, backbone, seed))
+
+
+def _xtail(name: str, description: str, shots: int | None) -> Scenario:
+    """X-TAIL on the MTIL readers: MTIL Order I without CIFAR100 (the reference's order)."""
+    base = real_scenarios.MTIL_FEWSHOT if shots else real_scenarios.MTIL
+    order = [d for d in base.defaults["tasks"] if d != "CIFAR100"]
+    defaults = {**base.defaults, "tasks": order} | ({"shots": shots} if shots else {})
+    return replace(base, name=name, description=description, protocol=TASK_AGNOSTIC, defaults=defaults,
+                   version=f"{name}-{real_scenarios.DATA_VERSION}", build=TaskAgnosticBuild(base.build),
+                   data=real_scenarios.OnDiskData(tuple(order)))
 
 
 XTAIL_MICRO = Scenario(
@@ -51,5 +67,9 @@ XTAIL_MICRO = Scenario(
                 "all five domains; CPU-sized, no downloads",
     protocol=TASK_AGNOSTIC, version=f"xtail-micro-1/{micro.world.WORLD_VERSION}", profile="micro",
     defaults=dict(micro.MTIL_MICRO.defaults),
-    build=build_xtail_micro, default_backbone="tiny", default_pretrained=None,
+    build=TaskAgnosticBuild(micro.build_mtil), default_backbone="tiny", default_pretrained=None,
 )
+XTAIL = _xtail("xtail", "X-TAIL: MTIL's datasets without CIFAR100, every image classified over all ~1,100 classes "
+               "with no task identity; full training sets; needs the datasets under --data-root", None)
+XTAIL_FEWSHOT = _xtail("xtail-fewshot", "X-TAIL with 16 training images per class (RAIL's setting); needs the "
+                       "datasets under --data-root", 16)
