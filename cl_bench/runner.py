@@ -19,6 +19,7 @@ from . import __version__, checkpoint, faults, precision, registry
 from .backbone import load_backbone
 from .classifier import CLIPClassifier
 from .config import RunConfig, operational_keys, same_config
+from .device_pixels import use_device_pixels
 from .errors import UserError
 from .lora import plain_state_dict
 from .method import RunContext
@@ -101,6 +102,8 @@ class Run:
             raise UserError(f"epochs={epochs} has {len(epochs)} entries but {self.cfg.scenario} has {T} tasks: give "
                             "one per task, or a single integer")
         self.classifier = CLIPClassifier(self.backbone.model, self.backbone.tokenizer).to(self.device)
+        if self.device.type == "cuda":  # cached uint8 pixels travel as uint8 and are normalised on the GPU
+            self.built.info["device_pixels"] = use_device_pixels(self.built, self.classifier.clip, self.backbone)
         for p in self.classifier.parameters():
             p.requires_grad_(False)  # methods opt parameters in explicitly
         self.ctx = RunContext(self.cfg, self.cfg.params, self.classifier, self.built, self.device, self.backbone,

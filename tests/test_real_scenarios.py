@@ -469,3 +469,28 @@ def test_xtail_on_the_miniatures(mini, tiny_backbone):
     assert [y for _, y in items(built.tasks[1].test)] == [y + n_dtd for _, y in items(plain.tasks[1].test)]
     assert [y for _, y in items(built.tasks[0].test)] == [y for _, y in items(plain.tasks[0].test)]
     assert built.eval_parts(0, 0) == built.eval_parts(1, None) == [("DTD", n_dtd), ("MNIST", 10)]
+
+
+def test_device_pixels_path_gives_the_same_logits(mini, tiny_backbone, tmp_path, monkeypatch):
+    """The runner's GPU input path, run here on the CPU: cached datasets swapped for their uint8 form and the
+    image tower normalising them gives the float path's logits exactly; float inputs still pass through."""
+    import copy
+
+    from cl_bench.classifier import CLIPClassifier
+    from cl_bench.device_pixels import use_device_pixels
+
+    root, _ = mini
+    monkeypatch.setenv("CL_BENCH_CACHE", str(tmp_path / "cache"))
+    built = build("mtil", root, tiny_backbone, tasks=["Food", "DTD"])
+    floats = torch.stack([x for x, _ in items(built.tasks[0].test)])
+    clf = CLIPClassifier(copy.deepcopy(tiny_backbone.model), tiny_backbone.tokenizer).eval()
+    clf.set_prompts(built.tasks[0].eval_prompts)
+    with torch.no_grad():
+        want = clf(floats)
+        assert use_device_pixels(built, clf.clip, tiny_backbone) == 4  # train and test of both tasks
+        uint8 = torch.stack([x for x, _ in items(built.tasks[0].test)])
+        assert uint8.dtype == torch.uint8
+        assert torch.equal(clf(uint8), want)
+        assert torch.equal(clf(floats), want)
+        teacher = copy.deepcopy(clf.clip)  # a method's copy of the model keeps the input path
+        assert torch.equal(teacher.encode_image(uint8), clf.clip.encode_image(floats))
