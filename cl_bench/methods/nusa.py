@@ -93,7 +93,9 @@ class NuSACL(LoRAFamily):
     # the optimizer and budget are this suite's Seq-LoRA (docs/methods-wave2.md, nusa-cl).
     DEFAULTS = {"rank": 128, "null_rule": "rank", "null_energy": 0.95, "scale": 1.0,
                 "targets": ["q", "k", "v", "o"], "lr": 1e-3, "weight_decay": 0.01, "batch_size": 64, "epochs": 5}
-    PROFILE_DEFAULTS = {"micro": MICRO_LORA}
+    # Micro: the LoRA family's budget and rate, but rank 32 of width 128: rank 8 holds 0.1 % of the weights'
+    # energy and does not learn a new task (docs/methods-wave2.md, nusa-cl).
+    PROFILE_DEFAULTS = {"micro": MICRO_LORA | {"rank": 32}}
     SWITCHES = ("rank", "null_rule", "null_energy", "scale", "targets")
 
     def __init__(self, ctx):
