@@ -43,6 +43,7 @@ TINY_CONFIGS = {
 }
 # Part of the tiny backbones' cache key: bump when the pre-training code changes what it produces.
 PRETRAIN_VERSION = 2
+RANDOM = "none"  # the pretrained value that asks for random weights
 TINY_MEAN = (0.5, 0.5, 0.5)
 TINY_STD = (0.25, 0.25, 0.25)
 
@@ -98,9 +99,16 @@ def load_backbone(name: str = "tiny", pretrained: str | None = None, *, progress
                   log=_stderr) -> Backbone:
     """Build a backbone. ``tiny``/``tiny-test`` are pre-trained (once, cached) if needed; any other name is
     an open_clip architecture (e.g. ViT-B-16) with ``pretrained`` an open_clip tag (openai, from the cache)
-    or a path to a weights file."""
+    or a path to a weights file. ``pretrained="none"`` gives any backbone random weights (no download, no
+    pre-training), for measuring speed."""
     import open_clip
 
+    random_weights = isinstance(pretrained, str) and pretrained.lower() == RANDOM
+    if name in TINY_CONFIGS and random_weights:  # the architecture only: no pre-training (speed measurements)
+        ctx = TINY_CONFIGS[name]["model"]["text_cfg"]["context_length"]
+        model = open_clip.CLIP(**TINY_CONFIGS[name]["model"]).eval()
+        return Backbone(model, open_clip.get_tokenizer("ViT-B-16", context_length=ctx), tiny_transform(), name,
+                        RANDOM, 32)
     if name in TINY_CONFIGS:
         path = tiny_path(name)
         remove_stale_temporaries(path)
@@ -124,7 +132,9 @@ def load_backbone(name: str = "tiny", pretrained: str | None = None, *, progress
         raise UserError(f"unknown backbone {name!r}: use tiny, tiny-test or an open_clip model name such as "
                         "ViT-B-16 (see open_clip.list_models())")
     pretrained = pretrained or "openai"
-    if os.path.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")):
+    if random_weights:
+        ident = RANDOM
+    elif os.path.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")):
         if not Path(pretrained).is_file():
             raise UserError(f"weights file not found: {pretrained} (pass --pretrained with an existing "
                             "open_clip/OpenAI checkpoint file)")
@@ -138,7 +148,8 @@ def load_backbone(name: str = "tiny", pretrained: str | None = None, *, progress
     # QuickGELU: open_clip's openai loader sets it for OpenAI weights; a file of OpenAI weights needs it too.
     kwargs = {"force_quick_gelu": True} if pretrained == "openai" or "openai" in pretrained.lower() else {}
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, **kwargs)
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None if random_weights
+                                                                     else pretrained, **kwargs)
     except _LOAD_ERRORS as e:  # no network (hub download attempt failed), or a damaged file
         raise UserError(_weights_hint(name, pretrained, e)) from None
     model.eval()
