@@ -33,10 +33,10 @@ CLB=("$PY" -m cl_bench)
 
 if [ "$CPU" = 1 ]; then
   DEVICE=cpu; BACKBONE=tiny; BENCH=(--precision auto --batch-size 16 --steps 3 --warmup 1)
-  RUN=(--set epochs=1 --set iterations=3 --set batch_size=8 --set eval_batch_size=64)
+  RUN=(--set "epochs=[1,1]" --set iterations=3 --set batch_size=8 --set eval_batch_size=64)
 else
   DEVICE=cuda; BACKBONE=ViT-B-16; BENCH=(--precision bf16 --batch-size 64 --steps 30 --warmup 10)
-  RUN=(--set epochs=1 --set iterations=20 --set batch_size=16 --set eval_batch_size=128)
+  RUN=(--set "epochs=[1,1]" --set iterations=20 --set batch_size=16 --set eval_batch_size=128)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 fi
 "$PY" -c "import torch, open_clip; print('torch', torch.__version__, '| open_clip', open_clip.__version__, '| cuda',
