@@ -62,9 +62,11 @@ def summary(out: Path) -> None:
         record["mtil"] = {"method": res["method"], "status": res["status"], "tasks": res["tasks"],
                           "zero_shot": res["zero_shot"], "matrix": res["matrix"], "task_wall_time_s": wall,
                           "run_wall_time_s": _read_float(out / "mtil_seconds"), "file": str(results[0])}
-        rows.append([f"mtil {res['method']} ({res['status']})", res["backbone"]["name"], res["config"]["params"].get(
-            "precision", "amp" if res["config"]["params"].get("amp") else "fp32"), "", "", f"{peak / 1024:.2f}", "", "",
-            matrix, f"{wall:.0f} s tasks, {record['mtil']['run_wall_time_s'] or 0:.0f} s total"])
+        params, cuda = res["config"]["params"], res["device"].startswith("cuda")
+        precision = params.get("precision") or ("fp16 (amp)" if params.get("amp") and cuda else "fp32")
+        rows.append([f"mtil {res['method']} ({res['status']})", res["backbone"]["name"], precision, "", "",
+                     f"{peak / 1024:.2f}", "", "", matrix,
+                     f"{wall:.0f} s tasks, {record['mtil']['run_wall_time_s'] or 0:.0f} s total"])
     t = Table(title=f"gpu_check summary ({(record['bench'] or [{}])[0].get('device', '?')})", title_justify="left")
     for col in ("check", "backbone", "precision", "train img/s", "eval img/s", "peak GiB", "MFU train", "MFU eval",
                 "MTIL matrix (acc %)", "time"):
