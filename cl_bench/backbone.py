@@ -24,6 +24,8 @@ from torch import nn
 
 from .errors import UserError
 
+RANDOM = "none"  # the ``pretrained`` value that asks for random weights
+
 # (n, seed) -> (float images (n, 3, S, S) ready for the model, n captions): a sample of the data a backbone was
 # pre-trained on, for methods that distil on reference data (ZSCL).
 ReferenceData = Callable[[int, int], tuple[torch.Tensor, list[str]]]
@@ -129,6 +131,12 @@ def _load_open_clip(name: str, pretrained: str | None, registered: list[str]) ->
                         "model name such as ViT-B-16 (see open_clip.list_models()); after updating cl-bench, "
                         "reinstall it (pip install -e .) so its backbones are registered")
     pretrained = pretrained or "openai"
+    if pretrained.lower() == RANDOM:  # the architecture with random weights: no download (speed measurements)
+        model = open_clip.create_model(name).eval()
+        preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
+        size = model.visual.image_size
+        return Backbone(model, open_clip.get_tokenizer(name), preprocess, name, RANDOM,
+                        size[0] if isinstance(size, tuple) else size)
     if os.path.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")):
         if not Path(pretrained).is_file():
             raise UserError(f"weights file not found: {pretrained} (pass --pretrained with an existing "

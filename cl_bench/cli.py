@@ -1,4 +1,4 @@
-"""Command line: ``cl-bench run | list | show | leaderboard | data check | pretrain-tiny``."""
+"""Command line: ``cl-bench run | list | show | leaderboard | data check | sweep | bench | pretrain-tiny``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--method", required=True, help="method name (see `cl-bench list`)")
     r.add_argument("--scenario", required=True, help="scenario name (see `cl-bench list`)")
     r.add_argument("--backbone", default=None, help="tiny, tiny-test or an open_clip model (default: scenario's)")
-    r.add_argument("--pretrained", default=None, help="open_clip pretrained tag (openai) or a weights file")
+    r.add_argument("--pretrained", default=None, help="open_clip pretrained tag (openai), a weights file, or none "
+                   "(random weights)")
     r.add_argument("--data-root", default=None, metavar="DIR",
                    help="folder holding the datasets, for scenarios that read data from disk (default: "
                         "$CL_BENCH_DATA)")
@@ -87,6 +88,24 @@ def _parser() -> argparse.ArgumentParser:
     sl.add_argument("--mem-gb", type=float, default=None, help="memory per job in GB (default 64)")
     sl.add_argument("--max-running", type=int, default=None, help="jobs of the array running at once (default 64)")
     sl.add_argument("--wait", action="store_true", help="wait for the jobs, then report (and write --leaderboard)")
+
+    b = sub.add_parser("bench", help="training/eval img/s, peak memory and MFU of a method on a backbone")
+    b.add_argument("--backbone", default="tiny-test", help="tiny, tiny-test or an open_clip ViT (default: tiny-test)")
+    b.add_argument("--pretrained", default="none", help="none (random weights, default), a tag or a weights file")
+    b.add_argument("--method", required=True, help="method name (see `cl-bench list`)")
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--steps", type=int, default=20, help="timed steps (default: 20)")
+    b.add_argument("--warmup", type=int, default=5, help="untimed steps first (default: 5)")
+    b.add_argument("--classes", type=int, default=10, help="classes (prompts) of the synthetic task (default: 10)")
+    b.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
+                   help="auto: bf16 on CUDA where supported, fp32 on CPU")
+    b.add_argument("--compile", action="store_true", help="torch.compile the image encoder")
+    b.add_argument("--peak-tflops", type=float, default=None, help="the device's dense peak (default: from the "
+                   "table of known GPUs; none on CPU)")
+    b.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a method hyper-parameter (repeatable)")
+    b.add_argument("--out", required=True, metavar="FILE.json", help="write the report here")
 
     p = sub.add_parser("pretrain-tiny", help="pre-train and cache the tiny backbone (done automatically)")
     p.add_argument("--backbone", default="tiny", choices=["tiny", "tiny-test"])
@@ -359,8 +378,21 @@ def _sweep_slurm(args, specs, extra, say) -> list | None:
     return failed
 
 
+def cmd_bench(args, console: Console) -> int:
+    from .bench import report_table, run_bench, write_report
+    from .config import parse_set
+
+    report = run_bench(backbone=args.backbone, pretrained=args.pretrained, method=args.method,
+                       batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, classes=args.classes,
+                       precision=args.precision, compile=args.compile, peak_tflops=args.peak_tflops,
+                       device=args.device, overrides=parse_set(args.overrides), log=console.print)
+    console.print(report_table(report))
+    console.print(f"wrote {write_report(report, args.out)}")
+    return 0
+
+
 COMMANDS = {"sweep": cmd_sweep, "run": cmd_run, "list": cmd_list, "show": cmd_show, "pretrain-tiny": cmd_pretrain,
-            "leaderboard": cmd_leaderboard, "data": cmd_data}
+            "leaderboard": cmd_leaderboard, "data": cmd_data, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import torch
 
 from cl_bench.backbone import (
     LOAD_ERRORS,
+    RANDOM,
     Backbone,
     cache_dir,
     load_open_clip_dir,
@@ -107,8 +108,15 @@ class TinyBackbone:
         return {"path": str(path), "seconds": time.time() - t0, **loss_report(losses)}
 
     def load(self, pretrained: str | None = None, *, progress=None, log=None) -> Backbone:
-        """The cached backbone, pre-trained first if absent or damaged (``pretrained`` is not used: the
-        weights are the ones cl-bench makes)."""
+        """The cached backbone, pre-trained first if absent or damaged. ``pretrained="none"``: the architecture
+        with random weights and no pre-training (speed measurements); any other value is not used."""
+        if isinstance(pretrained, str) and pretrained.lower() == RANDOM:
+            import open_clip
+
+            mc = self.config["model"]
+            tok = open_clip.get_tokenizer("ViT-B-16", context_length=mc["text_cfg"]["context_length"])
+            return Backbone(open_clip.CLIP(**mc).eval(), tok, tiny_transform(), self.name, RANDOM, SIZE,
+                            mean=self.mean, std=self.std)
         path = self.path()
         remove_stale_temporaries(path)
         if not (path / "open_clip_pytorch_model.bin").exists():
