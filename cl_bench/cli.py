@@ -1,4 +1,4 @@
-"""Command line: ``cl-bench run | list | show | leaderboard | data check | pretrain-tiny``."""
+"""Command line: ``cl-bench run | list | show | leaderboard | data check|fetch|index | pretrain-tiny``."""
 
 from __future__ import annotations
 
@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     dc.add_argument("--data-root", default=None, metavar="DIR", help="folder holding the datasets "
                     "(default: $CL_BENCH_DATA)")
     dc.add_argument("--deep", action="store_true", help="also decode every image to find unreadable files")
+    from .benchmarks.real.fetch_cli import add_parsers as add_fetch_parsers
+
+    add_fetch_parsers(dsub)  # data fetch, data index
 
     sw = sub.add_parser("sweep", help="run every (method, seed) of a scenario, then optionally the leaderboard")
     sw.add_argument("--scenario", required=True)
@@ -192,6 +195,10 @@ def cmd_leaderboard(args, console: Console) -> int:
 
 def cmd_data(args, console: Console) -> int:
     """``data check``: one row per dataset of the scenario; exit 1 when any is missing or wrongly laid out."""
+    from .benchmarks.real.fetch_cli import DATA_COMMANDS
+
+    if args.data_command in DATA_COMMANDS:  # fetch, index
+        return DATA_COMMANDS[args.data_command](args, console)
     import os
 
     from rich.markup import escape
