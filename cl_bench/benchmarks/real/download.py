@@ -8,7 +8,7 @@ import hashlib
 import os
 from pathlib import Path
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16
 RETRIES = 5  # connection drops tolerated per file (each retry resumes where the last one stopped)
 
 
@@ -24,13 +24,14 @@ def file_digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
-def verify(path: Path, md5: str | None = None, sha256: str | None = None) -> None:
-    """Raise DownloadError unless every known checksum matches."""
+def verify(path: Path, md5: str | None = None, sha256: str | None = None, name: str | None = None) -> None:
+    """Raise DownloadError unless every known checksum matches (``name``: the file's name in the message)."""
     for algorithm, expected in (("sha256", sha256), ("md5", md5)):
         if expected:
             found = file_digest(path, algorithm)
             if found != expected.lower():
-                raise DownloadError(f"checksum mismatch for {path.name} ({algorithm} {found}, expected {expected})")
+                raise DownloadError(f"checksum mismatch for {name or path.name} ({algorithm} {found}, "
+                                    f"expected {expected})")
 
 
 def partial_path(dest: Path) -> Path:
@@ -72,7 +73,7 @@ def download(url: str, dest: Path, *, md5: str | None = None, sha256: str | None
         else:
             raise DownloadError(f"{url}: the download stayed incomplete after {RETRIES + 1} tries")
         try:
-            verify(part, md5, sha256)
+            verify(part, md5, sha256, dest.name)
         except DownloadError:
             part.unlink()  # a complete but wrong file cannot be resumed into a right one
             raise
@@ -96,6 +97,9 @@ def _transfer(session, url: str, part: Path, have: int, timeout: float, progress
             raise DownloadError(f"{url}: the server resumed at the wrong byte")
         if r.status_code == 200:
             have = 0  # the server ignored the Range header: start over
+        # A dropped connection then ends the stream early instead of raising and losing the bytes buffered
+        # so far; the size check in `download` notices the gap and resumes from what was written.
+        r.raw.enforce_content_length = False
         length = r.headers.get("Content-Length")
         total = have + int(length) if length is not None and "Content-Encoding" not in r.headers else None
         if progress is not None:

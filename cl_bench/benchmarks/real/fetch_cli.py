@@ -51,11 +51,11 @@ def _mirrors(items: list[str]) -> dict[str, str]:
 
 
 def _dataset_names(args) -> list[str]:
-    from cl_bench import registry
-
     from .sources import SOURCES
 
     if args.scenario:
+        from cl_bench import registry  # imports every method plugin: only when a scenario is named
+
         scenario = registry.get_scenario(args.scenario)
         names = getattr(scenario.build, "datasets", None)
         if names is None:
