@@ -256,3 +256,13 @@ def test_parquet_source_is_skipped_without_pyarrow(published, server, tmp_path):
     (result,) = fetch(["CIFAR100"], tmp_path / "data", sources=sources, bases=server.bases())
     assert result.status == "failed"
     assert "huggingface (uoft-cs/cifar100): needs the pyarrow package (pip install pyarrow)" in result.message
+
+
+def test_fetch_command_line_errors(tmp_path, capsys):
+    root = str(tmp_path / "data")
+    assert main(["data", "fetch", "--dataset", "DTD", "--data-root", root, "--preprocess"]) == 2
+    assert main(["data", "fetch", "--dataset", "Imagenette", "--data-root", root]) == 2
+    assert main(["data", "fetch", "--dataset", "DTD", "--data-root", root, "--mirror", "nowhere=http://x"]) == 2
+    err = capsys.readouterr().err
+    assert "give --scenario instead of --dataset" in err and "unknown dataset 'Imagenette'" in err
+    assert "--mirror 'nowhere=http://x': use KEY=URL with KEY one of vgg, caltech" in err
