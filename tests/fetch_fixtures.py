@@ -88,14 +88,14 @@ def md5(data: bytes) -> str:
 
 
 def mini_sources(published: dict[str, bytes]) -> dict[str, DatasetSources]:
-    """The real source table with the checksums of the miniature files instead of the real ones."""
+    """The real source table with the MD5s of the miniature files in place of the real ones."""
     out = {}
     for name, entry in SOURCES.items():
         chain = []
         for src in entry.chain:
             if isinstance(src, UrlSource):
-                files = tuple(dataclasses.replace(f, md5=md5(published[f.name]) if f.name in published else f.md5)
-                              for f in src.files)
+                files = tuple(dataclasses.replace(f, md5=md5(published[f.name]) if f.md5 else None)
+                              for f in src.files)  # files without a known checksum stay without one
                 chain.append(dataclasses.replace(src, files=files))
             elif isinstance(src, HubSource):
                 chain.append(dataclasses.replace(src, md5={k: md5(published[k]) for k in src.md5 if k in published}))
@@ -126,6 +126,7 @@ class Server:
         self.hub_files: dict[str, dict[str, bytes]] = {}
         self.log: list[tuple[str, str, str | None]] = []
         self.sent = 0  # body bytes written
+        self.honour_range = True  # False: answer every request with the whole file (200), as some servers do
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -148,7 +149,7 @@ class Server:
                 if data is None:
                     self.send_error(404)
                     return
-                start = _range_start(self.headers.get("Range"))
+                start = _range_start(self.headers.get("Range")) if server.honour_range else None
                 if start is not None and start >= len(data):
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{len(data)}")

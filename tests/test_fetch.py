@@ -129,6 +129,12 @@ def test_partial_file_from_an_earlier_run_is_resumed(published, server, tmp_path
     assert dest.read_bytes() == data and not (tmp_path / "dl" / "cifar.tgz.partial").exists()
     assert server.log == [("GET", "/f/cifar.tgz", "bytes=1000-")] and server.sent == len(data) - 1000
 
+    dest.unlink()  # a server that ignores Range: the partial file is rewritten from the start
+    (tmp_path / "dl" / "cifar.tgz.partial").write_bytes(b"x" * 1000)
+    server.honour_range = False
+    download(f"{server.url}/f/cifar.tgz", dest, md5=ff.md5(data))
+    assert dest.read_bytes() == data
+
     with pytest.raises(DownloadError, match="HTTP 404"):
         download(f"{server.url}/f/none.tgz", tmp_path / "dl" / "none.tgz")
     assert not (tmp_path / "dl" / "none.tgz").exists()
@@ -197,6 +203,13 @@ def test_unpacked_tree_failing_data_check_is_not_installed(published, server, tm
     assert result.status == "failed"
     assert "the unpacked files fail data check (wrong layout: DTD data at" in result.message
     assert not (root / "dtd").exists()
+    assert (downloads_dir(root) / "dtd-r1.0.1.tar.gz").is_file()  # verified by its MD5: kept for a re-run
+
+    # Aircraft has no published checksum: an error page served as the archive is deleted, not reused
+    server.files = {"/vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz": b"<html>moved</html>"}
+    (result,) = fetch(["Aircraft"], root, sources=sources, bases=server.bases())
+    assert result.status == "failed" and "neither a zip nor a tar archive" in result.message
+    assert not (downloads_dir(root) / "fgvc-aircraft-2013b.tar.gz").exists()
 
 
 def test_split_index_mismatch_is_reported(published, tmp_path, capsys):

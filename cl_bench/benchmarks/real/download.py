@@ -87,7 +87,9 @@ def download(url: str, dest: Path, *, md5: str | None = None, sha256: str | None
 def _transfer(session, url: str, part: Path, have: int, timeout: float, progress, task) -> int | None:
     """One request appending to ``part`` from byte ``have``; returns the file's total size when the server
     says it."""
-    headers = {"Range": f"bytes={have}-"} if have else {}
+    headers = {"Accept-Encoding": "identity"}  # the bytes as published: checksums and offsets refer to them
+    if have:
+        headers["Range"] = f"bytes={have}-"
     with session.get(url, headers=headers, stream=True, timeout=timeout, allow_redirects=True) as r:
         if r.status_code == 416 and have:  # nothing left to send: the partial file may already be whole
             return _total_from_range(r.headers.get("Content-Range")) or have
@@ -101,11 +103,11 @@ def _transfer(session, url: str, part: Path, have: int, timeout: float, progress
         # so far; the size check in `download` notices the gap and resumes from what was written.
         r.raw.enforce_content_length = False
         length = r.headers.get("Content-Length")
-        total = have + int(length) if length is not None and "Content-Encoding" not in r.headers else None
+        total = have + int(length) if length is not None else None
         if progress is not None:
             progress.update(task, total=total, completed=have)
         with open(part, "ab" if have else "wb") as f:
-            for chunk in r.iter_content(CHUNK):
+            for chunk in r.raw.stream(CHUNK, decode_content=False):
                 f.write(chunk)
                 if progress is not None:
                     progress.advance(task, len(chunk))

@@ -77,6 +77,7 @@ def _fetch_one(row: CheckRow, chain: DatasetSources, root: Path, urls, progress,
     stage = root / FETCH_DIR / "staging" / row.dataset
     reasons = []
     for source in chain.chain:
+        files: dict[str, Path] = {}
         shutil.rmtree(stage, ignore_errors=True)
         tree = stage / "tree"
         tree.mkdir(parents=True)
@@ -89,6 +90,9 @@ def _fetch_one(row: CheckRow, chain: DatasetSources, root: Path, urls, progress,
                 raise InstallError(f"the unpacked files fail data check ({staged.status}: {staged.message})")
             os.replace(tree / base_dir, root / base_dir)  # the one step that makes the dataset visible
         except (DownloadError, InstallError, SourceSkipped) as err:
+            if isinstance(err, InstallError):  # a file no checksum vouches for may be the broken part: re-download
+                for path in _unchecked(source, files):
+                    path.unlink(missing_ok=True)
             reasons.append(f"{source.describe()}: {err}")
             log(f"{row.dataset}: {source.describe()} failed: {err}")
             continue
@@ -103,6 +107,13 @@ def _fetch_one(row: CheckRow, chain: DatasetSources, root: Path, urls, progress,
     why = "; ".join(reasons) or "no source"
     return FetchResult(row.dataset, "failed", message=(
         f"not fetched ({why}). Manual: {recipe} (expected layout {root / row.layout})"))
+
+
+def _unchecked(source, files: dict[str, Path]) -> list[Path]:
+    """Downloaded files of ``source`` that had no checksum to verify them by."""
+    if isinstance(source, UrlSource):
+        return [files[f.name] for f in source.files if f.name in files and not (f.md5 or f.sha256)]
+    return []  # Hub data files are LFS files, whose listing carries a SHA-256
 
 
 def _download_source(source, root: Path, urls, progress, log) -> dict[str, Path]:
