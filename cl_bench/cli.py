@@ -1,4 +1,5 @@
-"""Command line: ``cl-bench run | list | show | leaderboard | data check | sweep | bench | pretrain-tiny``."""
+"""Command line: ``cl-bench run | list | show | leaderboard | data check|fetch|index | sweep | bench | pretrain-tiny``
+(docs/ holds a guide per command)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     dc.add_argument("--data-root", default=None, metavar="DIR", help="folder holding the datasets "
                     "(default: $CL_BENCH_DATA)")
     dc.add_argument("--deep", action="store_true", help="also decode every image to find unreadable files")
+    from .registry import data_commands
+
+    for extension in data_commands():  # e.g. data fetch and data index, from the real-data benchmarks
+        extension.add_parsers(dsub)
 
     sw = sub.add_parser("sweep", help="run every (method, seed) of scenarios here or on SLURM, or report on a sweep",
                         description="Run every (scenario, method, seed) as a separate `cl-bench run --resume`, "
@@ -232,6 +237,11 @@ def cmd_leaderboard(args, console: Console) -> int:
 
 def cmd_data(args, console: Console) -> int:
     """``data check``: one row per dataset of the scenario; exit 1 when any is missing or wrongly laid out."""
+    from .registry import data_commands
+
+    for extension in data_commands():  # fetch, index
+        if args.data_command in extension.DATA_COMMANDS:
+            return extension.DATA_COMMANDS[args.data_command](args, console)
     import os
 
     from rich.markup import escape

@@ -13,6 +13,7 @@ from .scenario import Scenario
 
 METHOD_GROUP = "cl_bench.methods"
 SCENARIO_GROUP = "cl_bench.scenarios"
+DATA_COMMAND_GROUP = "cl_bench.data_commands"
 BACKBONE_GROUP = "cl_bench.backbones"
 
 
@@ -43,6 +44,12 @@ def scenarios() -> dict[str, tuple[Scenario, str]]:
 def backbones() -> dict[str, tuple[object, str]]:
     """Providers of named backbones (cl_bench.backbone.BackboneProvider); open_clip names need none."""
     return _load(BACKBONE_GROUP)
+
+
+def data_commands() -> list:
+    """Modules adding ``cl-bench data`` subcommands: ``add_parsers(subparsers)`` and ``DATA_COMMANDS``
+    (name -> function(args, console))."""
+    return [obj for obj, _ in _load(DATA_COMMAND_GROUP).values()]
 
 
 def get_method(name: str) -> type[CLMethod]:

@@ -12,6 +12,7 @@ from cl_bench.errors import UserError
 from ._common import DataLayoutError, DataMissingError, ImageFileDataset
 from .cil_datasets import CIL_DATASETS, get_cil_spec, load_cil_split
 from .mtil_datasets import MTIL_DATASETS, MTIL_ORDER_I, get_spec, load_mtil_splits
+from .split_index import index_mismatch
 
 Status = Literal["found", "missing", "wrong layout"]
 
@@ -69,13 +70,15 @@ def _unreadable(datasets) -> list[Path]:
     return bad
 
 
-def check_data(dataset_names: Iterable[str] | None, root: str | Path, deep: bool = False) -> list[CheckRow]:
+def check_data(dataset_names: Iterable[str] | None, root: str | Path, deep: bool = False,
+               index_dir: str | Path | None = None) -> list[CheckRow]:
     """One row per dataset (default: the 11 MTIL datasets in Order I, then TinyImageNet).
 
     "missing": the dataset's folder is absent; "wrong layout": the folder exists but its index
     files cannot be read as expected or listed images are absent; "found": both splits load
     (their sizes may still differ from the protocol's, see `CheckRow.sizes_match`). ``deep`` also decodes
-    every image and reports a dataset with unreadable files as "wrong layout", naming them.
+    every image and reports a dataset with unreadable files as "wrong layout", naming them. A randomly split
+    dataset whose files differ from its split index (shipped, or in ``index_dir``) is also "wrong layout".
     """
     root = Path(root).expanduser()
     if dataset_names is None:
@@ -98,6 +101,11 @@ def check_data(dataset_names: Iterable[str] | None, root: str | Path, deep: bool
         if absent:
             message = f"{len(absent)} listed images are missing (first: {absent[0]})"
             rows.append(CheckRow(status="wrong layout", message=message, **row))
+            continue
+        mismatch = None if is_cil or not spec.random_split else index_mismatch(
+            spec.name, train.relpaths(), test.relpaths(), index_dir)
+        if mismatch:
+            rows.append(CheckRow(status="wrong layout", message=mismatch, **row))
             continue
         bad = _unreadable((train, test)) if deep else []
         if bad:
