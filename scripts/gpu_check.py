@@ -49,7 +49,8 @@ def summary(out: Path) -> None:
         rep = json.loads(path.read_text())
         record["bench"].append(rep)
         train, ev = rep["train"] or {}, rep["eval"]
-        rows.append([f"bench {rep['method']}", rep["backbone"]["name"], rep["precision"],
+        label = f"bench {rep['method']}" + (" (compiled)" if rep.get("compile") else "")
+        rows.append([label, rep["backbone"]["name"], rep["precision"],
                      _num(train.get("images_per_s")), _num(ev["images_per_s"]), f"{rep['peak_memory_mb'] / 1024:.2f}",
                      _pct(train.get("mfu")), _pct(ev["mfu"]), "", ""])
     results = sorted((out / "runs").rglob("seed*.json"))
@@ -62,8 +63,8 @@ def summary(out: Path) -> None:
         record["mtil"] = {"method": res["method"], "status": res["status"], "tasks": res["tasks"],
                           "zero_shot": res["zero_shot"], "matrix": res["matrix"], "task_wall_time_s": wall,
                           "run_wall_time_s": _read_float(out / "mtil_seconds"), "file": str(results[0])}
-        params, cuda = res["config"]["params"], res["device"].startswith("cuda")
-        precision = params.get("precision") or ("fp16 (amp)" if params.get("amp") and cuda else "fp32")
+        params = res["config"]["params"]
+        precision = res["backbone"].get("precision") or params.get("precision", "?")
         rows.append([f"mtil {res['method']} ({res['status']})", res["backbone"]["name"], precision, "", "",
                      f"{peak / 1024:.2f}", "", "", matrix,
                      f"{wall:.0f} s tasks, {record['mtil']['run_wall_time_s'] or 0:.0f} s total"])

@@ -62,5 +62,19 @@ step mtil "${CLB[@]}" run --method keeplora --scenario mtil --backbone "$BACKBON
   --data-root "$OUT/data" --set "tasks=[EuroSAT,MNIST]" "${RUN[@]}" --device "$DEVICE" --quiet --out "$OUT/runs"
 echo $(( $(date +%s) - t )) > "$OUT/mtil_seconds"
 
+optional() {  # optional NAME CMD...: like step, but a failure is reported and the script goes on
+  local name=$1; shift
+  echo "== $name (optional)"
+  if "$@" > "$OUT/logs/$name.log" 2>&1; then tail -n 12 "$OUT/logs/$name.log"
+  else tail -20 "$OUT/logs/$name.log"; echo "optional step failed: $name"; fi
+}
+if [ "$CPU" != 1 ]; then  # the other numeric paths on the GPU: fp16 with its GradScaler, and torch.compile
+  optional bench-lora-fp16 "${CLB[@]}" bench --backbone "$BACKBONE" --pretrained none --method lora \
+    --device "$DEVICE" --precision fp16 --batch-size 64 --steps 30 --warmup 10 --out "$OUT/bench/lora-fp16.json"
+  optional bench-lora-compile "${CLB[@]}" bench --backbone "$BACKBONE" --pretrained none --method lora \
+    --device "$DEVICE" --precision bf16 --compile --batch-size 64 --steps 30 --warmup 10 \
+    --out "$OUT/bench/lora-compile.json"
+fi
+
 "$PY" scripts/gpu_check.py summary "$OUT"
 echo "gpu_check: $(( $(date +%s) - T0 )) s in all; outputs under $OUT"
