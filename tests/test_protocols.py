@@ -26,9 +26,9 @@ def test_ids_are_stable_and_looked_up_once():
     assert s.protocol is TASK_INCREMENTAL
 
 
-@pytest.mark.parametrize("bad", ["MTIL", "xtail", None, 3])
+@pytest.mark.parametrize("bad", ["MTIL", "x-tail", None, 3])
 def test_unknown_protocol_is_a_one_line_error(bad):
-    with pytest.raises(UserError, match=r"unknown protocol .*; use one of cil, mtil"):
+    with pytest.raises(UserError, match=r"unknown protocol .*; use one of cil, mtil, xtail"):
         BuiltScenario(_tasks(), bad)
     with pytest.raises(UserError, match="unknown protocol"):
         Scenario(name="x", description="", protocol=bad, version="1", profile="micro", defaults={},

@@ -9,6 +9,10 @@ from cl_bench import registry
 from cl_bench.leaderboard import build_leaderboard, load_runs, to_markdown
 
 ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
+# Built-ins added after a board's runs were made, listed as pending in leaderboards/README.md until their
+# three seeds are published.
+WAVE_2 = {"magmax", "moe-adapters", "nusa-cl", "rail-dual", "rail-primal"}
+PENDING = {"mtil-micro": WAVE_2, "cil-micro": WAVE_2}
 
 
 @pytest.mark.parametrize("scenario", ["mtil-micro", "cil-micro"])
@@ -17,7 +21,9 @@ def test_published_leaderboard_is_regenerated_from_committed_runs(scenario, monk
     lb = build_leaderboard(load_runs([Path("leaderboards/runs") / scenario]), scenario=scenario)
     assert to_markdown(lb) == (ROOT / f"{scenario}.md").read_text(), "regenerate it: see leaderboards/README.md"
     built_in = {name for name, (_, source) in registry.methods().items() if source == "built-in"}
-    assert {c.method for c in lb.costs} == built_in
+    assert {c.method for c in lb.costs} == built_in - PENDING[scenario]
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"`{m}`" in readme for m in PENDING[scenario]), "list pending methods in leaderboards/README.md"
     assert all(c.n == 3 for c in lb.costs) and not lb.excluded
 
 

@@ -144,7 +144,7 @@ def test_schema_1_and_2_files_tabulate_together(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda r: r.update(schema_version=3), "schema version 3, this cl-bench reads 1 and 2"),
-    (lambda r: r.update(protocol="xtail"), "field protocol must be one of cil, mtil"),
+    (lambda r: r.update(protocol="x-tail"), "field protocol must be one of cil, mtil, xtail"),
     (lambda r: r.pop("setting"), "missing keys ['setting']"),
     (lambda r: r.update(setting={"scenario": {}}), "field setting must be a mapping with scenario, backbone"),
 ])

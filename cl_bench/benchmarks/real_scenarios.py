@@ -94,6 +94,11 @@ class OnDiskData:
         """One ``real.CheckRow`` per dataset: found, missing or wrongly laid out."""
         return check_data(list(self.datasets), root, deep=deep)
 
+    def images(self, dataset: str, split: str, root: Path, backbone):
+        """A class-incremental dataset's split at the backbone's test transform (reference images for methods
+        such as MoE-Adapters' DDAS)."""
+        return load_cil_split(dataset, root, split, transform=make_pipeline(backbone, "test").test)
+
 
 def _choice(key: str, value, choices: Sequence[str]) -> str:
     if value not in choices:

@@ -158,28 +158,23 @@ class MoEAdapters(CLMethod):
     def reference_dataset(self, check_only: bool = False):
         """Images for the sink autoencoder: the tiny backbones' own pre-training world, else TinyImageNet's
         training split under the data root."""
-        from cl_bench.backbone import TINY_CONFIGS
+        from cl_bench import registry
 
         ctx = self.ctx
-        if ctx.backbone.name in TINY_CONFIGS:
+        if getattr(ctx.backbone, "reference_data", None) is not None:  # the tiny backbones' pre-training world
             if check_only:
                 return None
-            from cl_bench.benchmarks.micro_world import pretraining_pairs
-            from cl_bench.pretrain import images_to_tensor
-
-            imgs, _ = pretraining_pairs(self.params["ddas_ref_count"], seed=20_000 + ctx.config.seed)
-            x = images_to_tensor(imgs)
+            x, _ = ctx.backbone.reference_data(self.params["ddas_ref_count"], 20_000 + ctx.config.seed)
             return TensorDataset(x, torch.zeros(len(x), dtype=torch.long))
-        from cl_bench.benchmarks.real_scenarios import load_cil_split, make_pipeline, resolve_data_root
-
-        root = resolve_data_root(self.params.get("data_root", ""))
+        data = registry.get_scenario("cil-tinyimagenet").data  # reached through the registry: no benchmark import
+        root = data.resolve_root(self.params.get("data_root", ""))
         folder = Path(root) / "tiny-imagenet-200" / "train"
         if not folder.is_dir():
             raise UserError(f"moe-adapters DDAS needs TinyImageNet as reference data, not found: {folder} "
                             "(put tiny-imagenet-200 under the data root, or --set ddas=false)")
         if check_only:
             return None
-        return load_cil_split("TinyImageNet", root, "train", transform=make_pipeline(ctx.backbone, "test").test)
+        return data.images("TinyImageNet", "train", root, ctx.backbone)
 
     @torch.no_grad()
     def frozen_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,7 @@ class ReferenceData:
         self.batch = params["ref_batch_size"]
         if params["ref_images"]:
             self._from_files(ctx, params)
-        elif ctx.backbone.reference_data is not None:  # e.g. the tiny backbones' own pre-training world
+        elif getattr(ctx.backbone, "reference_data", None) is not None:  # the tiny backbones' pre-training world
             images, captions = ctx.backbone.reference_data(params["ref_count"], 10_000 + ctx.config.seed)
             self.images, self.captions = images, sorted(set(captions))
         else:
