@@ -7,20 +7,10 @@ from helpers import TINY_RUN
 from cl_bench import lora, registry
 from cl_bench.config import make_config, parse_set
 from cl_bench.errors import UserError
-from cl_bench.methods.magmax import MagMax, fold_max_magnitude, max_magnitude
-from cl_bench.methods.nusa import NuSACL, null_basis
+from cl_bench.methods.magmax import fold_max_magnitude, max_magnitude
+from cl_bench.methods.nusa import null_basis
 from cl_bench.results import load_results
 from cl_bench.runner import Run
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch):
-    """The methods by name without reinstalling the package: added to the registry's (cached) entry-point
-    table for the test only, as an installed entry point would add them."""
-    table = registry.methods()
-    for cls in (MagMax, NuSACL):
-        monkeypatch.setitem(table, cls.NAME, (cls, "built-in"))
-
 
 FAST = {"magmax": [], "nusa-cl": ["rank=8"]}  # tiny-test is 32 wide: r = 8 leaves 24 kept directions
 

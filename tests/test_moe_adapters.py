@@ -15,14 +15,6 @@ from cl_bench.runner import Run
 FAST = [*TINY_RUN, "iterations=2", "ddas_iterations=10", "ddas_ref_iterations=10", "ddas_ref_count=128"]
 
 
-@pytest.fixture(autouse=True)
-def registered(monkeypatch):
-    """Test-only: make the registry know moe-adapters without reinstalling the package (the entry point is in
-    pyproject.toml; the shared editable install's entry-point list predates it)."""
-    known = dict(registry.methods()) | {"moe-adapters": (MoEAdapters, "built-in")}
-    monkeypatch.setattr(registry, "methods", lambda: known)
-
-
 def _run(out, extra=(), **kw):
     cfg = make_config(method=registry.get_method("moe-adapters"), scenario=registry.get_scenario("mtil-micro"),
                       backbone="tiny-test", pretrained=None, seed=0, device="cpu", out=str(out),
