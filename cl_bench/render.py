@@ -10,10 +10,8 @@ from rich.text import Text
 from . import protocols
 from .leaderboard.model import Leaderboard
 from .leaderboard.text import (
-    COST_HEADER,
     EXCLUDED_HEADER,
-    cost_cells,
-    cost_header,
+    cost_rows,
     describe,
     excluded_cells,
     provenance_lines,
@@ -106,8 +104,7 @@ def to_rich(lb: Leaderboard) -> list:
     tables = [make(f"{lb.scenario}: summary (ranked by Last)", *summary(lb))]
     tables += [make(f"{lb.scenario}: {t.title}", table_header(t),
                    [table_cells(t, row) for row in t.rows]) for t in lb.tables]
-    gpu = cost_header(lb) != COST_HEADER
-    tables.append(make(f"{lb.scenario}: cost", cost_header(lb), [cost_cells(c, gpu) for c in lb.costs]))
+    tables.append(make(f"{lb.scenario}: cost", *cost_rows(lb)))
     if lb.excluded:
         tables.append(make("not included (not finished)", EXCLUDED_HEADER, map(excluded_cells, lb.excluded)))
     return tables

@@ -7,11 +7,9 @@ from collections.abc import Iterable, Sequence
 
 from .model import Leaderboard
 from .text import (
-    COST_HEADER,
     EXCLUDED_HEADER,
     LEGEND,
-    cost_cells,
-    cost_header,
+    cost_rows,
     describe,
     excluded_cells,
     provenance_lines,
@@ -37,8 +35,7 @@ def to_markdown(lb: Leaderboard) -> str:
         out += [f"## {table.title}", ""]
         out += _md_table(table_header(table), (table_cells(table, row) for row in table.rows))
         out.append("")
-    gpu = cost_header(lb) != COST_HEADER
-    out += ["## Cost", ""] + _md_table(cost_header(lb), [cost_cells(c, gpu) for c in lb.costs]) + [""]
+    out += ["## Cost", ""] + _md_table(*cost_rows(lb)) + [""]
     if lb.excluded:
         out += ["## Not included (not finished)", ""]
         out += _md_table(EXCLUDED_HEADER, map(excluded_cells, lb.excluded)) + [""]

@@ -100,6 +100,12 @@ def cost_header(lb: Leaderboard) -> list[str]:
     return COST_HEADER + (GPU_COST_HEADER if any(c.gpu_hours is not None for c in lb.costs) else [])
 
 
+def cost_rows(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
+    """The cost table's header and one row per method."""
+    header = cost_header(lb)
+    return header, [cost_cells(c, gpu=header != COST_HEADER) for c in lb.costs]
+
+
 def cost_cells(c: Cost, gpu: bool = False) -> list[str]:
     cells = [c.method, str(c.n), _int(c.trainable_params), _float(c.peak_memory_mb), _float(c.wall_time_per_task_s)]
     if gpu:
