@@ -199,11 +199,11 @@ def build_pixel_cache(scenario_name: str, root: str | Path, *, backbone: str | N
     with caching on; prints the size it will take first. Returns the bytes of cache files the scenario uses."""
     from cl_bench import registry
     from cl_bench.backbone import load_backbone
-    from cl_bench.benchmarks.real_scenarios import CachedImageDataset, preprocessed_dir
+    from cl_bench.benchmarks.pixel_cache import CachedImageDataset, preprocessed_dir
 
     log = _logger(console)
     scenario = registry.get_scenario(scenario_name)
-    names = getattr(scenario.build, "datasets", None)
+    names = list(scenario.data.datasets) if scenario.data is not None else None
     if names is None:
         raise UserError(f"scenario {scenario.name} reads no data from disk; --preprocess needs mtil, mtil-order2, "
                         "mtil-fewshot, cil-cifar100 or cil-tinyimagenet")
