@@ -104,15 +104,23 @@ def attach(model: nn.Module, *, rank: int, alpha: float, targets: Iterable[str] 
                 nn.init.kaiming_uniform_(a.A.data.T, a=math.sqrt(5))  # as nn.Linear(in -> r)
             return a
 
-        qkv = {_BLOCK[t]: new((mha, "in_proj_weight", _BLOCK[t])) for t in targets if t in _BLOCK}
-        if qkv:
-            parametrize.register_parametrization(mha, "in_proj_weight", _Delta(qkv, 3), unsafe=True)
+        made = {t: new((mha, "in_proj_weight", _BLOCK[t])) for t in targets if t in _BLOCK}
         if "o" in targets:
-            qkv[3] = new((mha.out_proj, "weight", 0))
-            parametrize.register_parametrization(mha.out_proj, "weight", _Delta({0: qkv[3]}, 1), unsafe=True)
-        for b, a in qkv.items():
-            adapters[f"{tower}.{i}.{'qkvo'[b]}"] = a
+            made["o"] = new((mha.out_proj, "weight", 0))
+        add_deltas(mha, made)
+        for t, a in made.items():
+            adapters[f"{tower}.{i}.{t}"] = a
     return adapters
+
+
+def add_deltas(mha: nn.Module, made: dict[str, nn.Module]) -> None:
+    """Parametrize one attention module's weights as W + delta for each adapter of ``made`` (keyed q, k, v, o;
+    anything with a ``delta()`` of its weight block's shape), so ``merge`` folds them in."""
+    qkv = {_BLOCK[t]: a for t, a in made.items() if t in _BLOCK}
+    if qkv:
+        parametrize.register_parametrization(mha, "in_proj_weight", _Delta(qkv, 3), unsafe=True)
+    if "o" in made:
+        parametrize.register_parametrization(mha.out_proj, "weight", _Delta({0: made["o"]}, 1), unsafe=True)
 
 
 def _parametrized(model: nn.Module):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 
 from cl_bench import lora
 from cl_bench.errors import UserError
@@ -66,11 +65,7 @@ def attach(clip: nn.Module, *, targets, rule: str, rank: int, energy: float, sca
                 continue  # nothing beyond the threshold: this weight does not change
             made[t] = NullSpaceAdapter(U, V, scale)
             adapters[f"{tower}.{i}.{t}"], shares[f"{tower}.{i}.{t}"] = made[t], share
-        qkv = {lora._BLOCK[t]: a for t, a in made.items() if t != "o"}
-        if qkv:
-            parametrize.register_parametrization(mha, "in_proj_weight", lora._Delta(qkv, 3), unsafe=True)
-        if "o" in made:
-            parametrize.register_parametrization(mha.out_proj, "weight", lora._Delta({0: made["o"]}, 1), unsafe=True)
+        lora.add_deltas(mha, made)
     return adapters, shares
 
 
