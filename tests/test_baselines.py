@@ -4,13 +4,13 @@ import math
 
 import pytest
 import torch
-from cl_bench.methods.inflora import design_A, threshold_schedule
-from cl_bench.methods.olora import orthogonality_penalty
 from helpers import TINY_RUN
 
 from cl_bench import lora, registry
 from cl_bench.config import make_config, parse_set
 from cl_bench.distill import WeightEnsemble, interpolate_, soft_ce, zscl_distillation
+from cl_bench.methods.inflora import design_A, threshold_schedule
+from cl_bench.methods.olora import orthogonality_penalty
 from cl_bench.results import load_results
 from cl_bench.runner import Run
 
@@ -130,9 +130,8 @@ def test_wise_ft_interpolation_exact():
 
 
 def test_zscl_needs_reference_files_for_real_backbones(tmp_path):
-    from cl_bench.methods.zscl import ReferenceData
-
     from cl_bench.errors import UserError
+    from cl_bench.methods.zscl import ReferenceData
 
     class Ctx:
         backbone = type("B", (), {"name": "ViT-B-16"})()
